@@ -1,0 +1,35 @@
+# Two commands do all set-up on a fresh machine:
+#   make demo   # the main job on its embedded default config
+#   make test   # the default test suite (no slow, no gpu)
+# Each creates .venv and installs what it needs the first time.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test test-all bench notebooks clean
+
+$(STAMP): setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# The CPU wheel of torch lies on disk; installing it first keeps pip from
+	# pulling a CUDA build when transformers/trl ask for torch.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[test,bench]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) experiments/train.py
+
+test: $(STAMP)
+	$(PY) -m pytest -q -n auto -m "not slow and not gpu"
+
+test-all: $(STAMP)
+	$(PY) -m pytest -q -n auto
+
+bench: $(STAMP)
+	$(PY) benchmarks/losses.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,19 @@
+"""Test-wide JAX set-up: 8 fake CPU devices and strict rank promotion.
+
+XLA_FLAGS must be set before jax is imported anywhere, so this module sets it at
+import time, which pytest guarantees happens before the test modules load.
+"""
+
+import os
+
+_FLAG = "--xla_force_host_platform_device_count=8"
+if _FLAG not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _FLAG).strip()
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# Tests must never reach a model or dataset hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import jax  # noqa: E402  (must follow the XLA_FLAGS set-up)
+
+jax.config.update("jax_numpy_rank_promotion", "raise")
