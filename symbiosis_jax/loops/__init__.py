@@ -1,1 +1,1 @@
-"""TODO."""
+"""Training loops: each module exposes `train(config, *, workdir, resume=False)`."""
