@@ -110,7 +110,7 @@ def board_index(board: jax.Array) -> jax.Array:
         ``[...]`` int32 indices into the solution tables.
     """
     chex.assert_axis_dimension(board, -1, NUM_CELLS)
-    powers = jnp.asarray(_POWERS, jnp.int32)
+    powers = jnp.asarray(_POWERS, jnp.int32).reshape((1,) * (board.ndim - 1) + (NUM_CELLS,))
     return jnp.sum((board.astype(jnp.int32) + 1) * powers, axis=-1)
 
 

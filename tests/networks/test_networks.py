@@ -1,0 +1,76 @@
+"""Policy-value networks: shapes, a numpy reference for the MLP, learning, clear errors."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+from symbiosis_jax.networks import MLP, ResNet, make_network
+
+
+def test_mlp_matches_numpy_reference():
+    net = make_network("mlp", obs_shape=(3, 3, 2), num_actions=9, hidden_sizes=(16, 8), seed=3)
+    obs = jax.random.bernoulli(jax.random.PRNGKey(0), 0.3, (5, 3, 3, 2))
+    logits, value = net(obs)
+    x = np.asarray(obs, np.float64).reshape(5, -1)
+    for layer in net.layers:
+        x = np.maximum(x @ np.asarray(layer.kernel[...]) + np.asarray(layer.bias[...]), 0.0)
+    ref_logits = x @ np.asarray(net.policy_out.kernel[...]) + np.asarray(net.policy_out.bias[...])
+    ref_value = np.tanh(x @ np.asarray(net.value_out.kernel[...]) + np.asarray(net.value_out.bias[...]))[:, 0]
+    np.testing.assert_allclose(logits, ref_logits, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(value, ref_value, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("obs_shape,num_actions", [((6, 7, 2), 7), ((9, 9, 17), 82)])
+def test_resnet_shapes_and_jit(obs_shape, num_actions):
+    net = ResNet(obs_shape=obs_shape, num_actions=num_actions, num_channels=8, num_blocks=2, rngs=nnx.Rngs(0))
+    obs = jax.random.bernoulli(jax.random.PRNGKey(1), 0.3, (4, *obs_shape))
+    logits, value = net(obs)
+    assert logits.shape == (4, num_actions) and logits.dtype == jnp.float32
+    assert value.shape == (4,)
+    assert np.all(np.abs(np.asarray(value)) <= 1.0)
+    graphdef, state = nnx.split(net)
+    jit_logits, jit_value = jax.jit(lambda s, o: nnx.merge(graphdef, s)(o))(state, obs)
+    np.testing.assert_allclose(jit_logits, logits, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(jit_value, value, rtol=1e-5, atol=1e-5)
+    # Different boards give different outputs (the trunk sees the input).
+    assert not np.allclose(logits[0], logits[1])
+
+
+@pytest.mark.parametrize("name,kwargs", [("mlp", {"hidden_sizes": (32,)}), ("resnet", {"num_channels": 8, "num_blocks": 1})])
+def test_networks_fit_a_fixed_target(name, kwargs):
+    net = make_network(name, obs_shape=(3, 3, 2), num_actions=9, **kwargs)
+    graphdef, params = nnx.split(net)
+    obs = jax.random.bernoulli(jax.random.PRNGKey(2), 0.4, (16, 3, 3, 2))
+    target_policy = jax.nn.one_hot(jnp.arange(16) % 9, 9)
+    target_value = jnp.where(jnp.arange(16) % 2 == 0, 0.5, -0.5)
+
+    def loss_fn(p):
+        logits, value = nnx.merge(graphdef, p)(obs)
+        ce = -jnp.sum(target_policy * jax.nn.log_softmax(logits), axis=-1)
+        return jnp.mean(ce) + jnp.mean((value - target_value) ** 2)
+
+    opt = optax.adam(1e-2)
+    opt_state = opt.init(params)
+
+    @jax.jit
+    def step(p, s):
+        loss, g = jax.value_and_grad(loss_fn)(p)
+        u, s = opt.update(g, s, p)
+        return optax.apply_updates(p, u), s, loss
+
+    first = float(loss_fn(params))
+    for _ in range(150):
+        params, opt_state, loss = step(params, opt_state)
+    assert float(loss) < 0.2 * first
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="network='transformer' is not one of \\('mlp', 'resnet'\\)"):
+        make_network("transformer", obs_shape=(3, 3, 2), num_actions=9)
+    with pytest.raises(ValueError, match="obs_shape"):
+        make_network("resnet", obs_shape=(9,), num_actions=9)
+    with pytest.raises(ValueError, match="hidden_sizes"):
+        MLP(obs_shape=(9,), num_actions=9, hidden_sizes=(0,), rngs=nnx.Rngs(0))
