@@ -139,7 +139,7 @@ def make_mesh(
     axes: Any,
     *,
     devices: Sequence[jax.Device] | None = None,
-    axis_types: str = "auto",
+    axis_types: str | None = None,
 ) -> jax.sharding.Mesh:
     """Builds a ``jax.sharding.Mesh`` from ``(name, size)`` pairs.
 
@@ -149,7 +149,8 @@ def make_mesh(
             int fields. Exactly zero or one size may be ``-1``.
         devices: devices to lay out; defaults to ``jax.devices()`` (all devices of
             all processes).
-        axis_types: ``"auto"`` (default; the compiler propagates shardings from
+        axis_types: ``"auto"`` (default, or the ``axis_types`` field of a mesh
+            config; the compiler propagates shardings from
             ``in_shardings``/``out_shardings`` and constraints) or ``"explicit"``
             (sharding is part of every array's type; see the JAX explicit
             sharding docs).
@@ -160,6 +161,12 @@ def make_mesh(
     Raises:
         ValueError: bad axes (see :func:`resolve_axes`) or unknown ``axis_types``.
     """
+    if axis_types is None:
+        axis_types = "auto"
+        if isinstance(axes, Mapping) or hasattr(axes, "to_dict"):
+            axis_types = dict(axes.to_dict() if hasattr(axes, "to_dict") else axes).get(
+                "axis_types", "auto"
+            )
     if axis_types not in AXIS_TYPES:
         raise ValueError(f"axis_types={axis_types!r} is not one of {AXIS_TYPES}.")
     devices = list(jax.devices() if devices is None else devices)

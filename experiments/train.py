@@ -1,0 +1,103 @@
+"""The one entry point: flags and config, optional jax.distributed, then the driver.
+
+    python experiments/train.py --config=configs/NAME.py[:variant] \
+        [--config.field=value ...] [--workdir=DIR] [--resume] [--jax_distributed]
+
+With no ``--config`` it runs ``configs/grpo_arithmetic.py``. ``config.loop``
+picks the loop (``symbiosis_jax/loops/<loop>.py``); the default workdir is
+``runs/<config name>[-<variant>]``. All logic lives in
+``symbiosis_jax.training.driver`` so tests and notebooks call it directly.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+from absl import app, flags
+from ml_collections import config_flags
+
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_CONFIG = os.path.join("configs", "grpo_arithmetic.py")
+# Config files import ``configs.common`` and the package; both live at the repo
+# root, which is not on sys.path when this file is run as a script.
+if _REPO not in sys.path:
+    sys.path.insert(0, _REPO)
+
+
+def _default_config_path() -> str | None:
+    for base in (os.getcwd(), _REPO):
+        path = os.path.join(base, DEFAULT_CONFIG)
+        if os.path.exists(path):
+            return os.path.relpath(path) if base == os.getcwd() else path
+    return None
+
+
+def define_flags(flag_values: flags.FlagValues, argv: Sequence[str] | None = None) -> None:
+    """Defines --config, --workdir, --resume and --jax_distributed on ``flag_values``.
+
+    ``argv`` (default ``sys.argv``) is scanned for ``--config.a.b=v`` overrides,
+    which ml_collections registers as flags at definition time.
+    """
+    config_flags.DEFINE_config_file(
+        "config",
+        default=_default_config_path(),
+        help_string="config file, path/to/config.py[:variant]; fields overridable as --config.a.b=v",
+        flag_values=flag_values,
+        sys_argv=list(argv) if argv is not None else None,
+    )
+    flags.DEFINE_string(
+        "workdir", None, "output directory (default runs/<config>[-<variant>])", flag_values=flag_values
+    )
+    flags.DEFINE_bool("resume", False, "resume from the latest checkpoint in workdir", flag_values=flag_values)
+    flags.DEFINE_bool(
+        "jax_distributed",
+        False,
+        "call jax.distributed.initialize() first (multi-process / multi-host runs)",
+        flag_values=flag_values,
+    )
+
+
+def run_from_flags(flag_values: flags.FlagValues) -> dict:
+    """Runs the driver with parsed ``flag_values``; returns the loop's result dict."""
+    if flag_values.jax_distributed:
+        import jax
+
+        jax.distributed.initialize()
+    config = flag_values.config
+    if config is None:
+        raise app.UsageError(
+            f"no --config given and the default config {DEFAULT_CONFIG} does not exist yet; "
+            "pass --config=configs/NAME.py[:variant]."
+        )
+    spec = config_flags.get_config_filename(flag_values["config"])
+    from symbiosis_jax.training import driver
+
+    return driver.run(config, workdir=flag_values.workdir, resume=flag_values.resume, config_spec=spec)
+
+
+def main_from_argv(argv: Sequence[str]) -> dict:
+    """Parses ``argv`` (``argv[0]`` is the program name) into fresh flags and runs.
+
+    Tests and scripts use this instead of a subprocess.
+    """
+    flag_values = flags.FlagValues()
+    define_flags(flag_values, argv)
+    rest = flag_values(list(argv))
+    if len(rest) > 1:
+        raise app.UsageError(f"unexpected arguments {rest[1:]}")
+    return run_from_flags(flag_values)
+
+
+def _main(argv: Sequence[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments {list(argv[1:])}")
+    result = run_from_flags(flags.FLAGS)
+    if result:
+        print("[symbiosis_jax] final:", {k: result[k] for k in sorted(result)})
+
+
+if __name__ == "__main__":
+    define_flags(flags.FLAGS)
+    app.run(_main, argv=sys.argv)

@@ -1,0 +1,224 @@
+"""The importable driver behind ``experiments/train.py``.
+
+``run(config, workdir=None, resume=False)`` looks up the loop named by
+``config.loop`` and calls its ``train(config, *, workdir, resume)``. Loops are
+found in two ways:
+
+1. the ``LOOPS`` registry (``register_loop(name, train_fn)``; tests and
+   notebooks register small loops here);
+2. a module ``symbiosis_jax.loops.<name>`` exposing ``train`` (``rlvr``,
+   ``alphazero``, ...), imported on first use.
+
+An unknown name raises ``ValueError`` listing both. Notebooks use
+``load_config("configs/NAME.py:variant", **overrides)`` and ``run`` directly.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+import pkgutil
+from collections.abc import Mapping
+from typing import Any, Callable
+
+import ml_collections
+
+from symbiosis_jax.training.registry import Registry
+
+__all__ = [
+    "LOOPS",
+    "register_loop",
+    "known_loops",
+    "get_loop",
+    "load_config",
+    "config_summary",
+    "default_workdir",
+    "run",
+]
+
+LOOPS = Registry("loop")
+
+TrainFn = Callable[..., dict]
+
+
+def register_loop(name: str, train_fn: TrainFn | None = None, *, overwrite: bool = False) -> Any:
+    """Registers ``train_fn(config, *, workdir, resume=False) -> dict`` as loop ``name``.
+
+    Without ``train_fn`` returns a decorator.
+    """
+    return LOOPS.register(name, train_fn, overwrite=overwrite)
+
+
+def _loop_modules() -> list[str]:
+    import symbiosis_jax.loops as loops_pkg
+
+    return sorted(
+        m.name for m in pkgutil.iter_modules(loops_pkg.__path__) if not m.name.startswith("_")
+    )
+
+
+def known_loops() -> list[str]:
+    """Registered loop names plus loop modules in ``symbiosis_jax/loops/``."""
+    return sorted(set(LOOPS.names()) | set(_loop_modules()))
+
+
+def get_loop(name: str) -> TrainFn:
+    """Returns the ``train`` function of loop ``name``.
+
+    Raises:
+        ValueError: unknown name (the message lists the known loops), or a loop
+            module without a ``train`` function.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"config.loop={name!r} must name a loop; known loops: {known_loops()}.")
+    if name in LOOPS:
+        return LOOPS.get(name)
+    if name in _loop_modules():
+        module = importlib.import_module(f"symbiosis_jax.loops.{name}")
+        train = getattr(module, "train", None)
+        if not callable(train):
+            raise ValueError(
+                f"loop module symbiosis_jax.loops.{name} has no train(config, *, workdir, "
+                "resume=False) function."
+            )
+        return train
+    raise ValueError(f"config.loop={name!r} is not a known loop; known loops: {known_loops()}.")
+
+
+def _set_dotted(config: ml_collections.ConfigDict, dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = config
+    for p in parts[:-1]:
+        if p not in node:
+            raise ValueError(f"override {dotted!r}: config has no field {p!r}.")
+        node = node[p]
+    if parts[-1] not in node:
+        raise ValueError(
+            f"override {dotted!r}: config has no field {parts[-1]!r}; fields: {sorted(node.keys())}."
+        )
+    node[parts[-1]] = value
+
+
+def load_config(spec: str, **overrides: Any) -> ml_collections.ConfigDict:
+    """Loads ``get_config(arg)`` from ``"path/to/config.py[:arg]"`` and applies overrides.
+
+    Args:
+        spec: config file path, optionally followed by ``:arg`` (the variant, e.g.
+            ``smoke``), as on the command line.
+        **overrides: dotted field -> value, e.g. ``**{"optimizer.learning_rate": 1e-4}``.
+
+    Returns:
+        The ConfigDict (the field ``config_spec`` is not added; see
+        :func:`default_workdir` for naming).
+    """
+    path, _, arg = spec.partition(":")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"config file {path!r} does not exist.")
+    module_name = "_symbiosis_config_" + os.path.splitext(os.path.basename(path))[0]
+    mod_spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(mod_spec)
+    mod_spec.loader.exec_module(module)
+    if not hasattr(module, "get_config"):
+        raise ValueError(f"config file {path!r} has no get_config(arg=None) function.")
+    config = module.get_config(arg) if arg else module.get_config()
+    for k, v in overrides.items():
+        _set_dotted(config, k, v)
+    return config
+
+
+def default_workdir(config_spec: str | None, config: Mapping | None = None) -> str:
+    """``runs/<config name>[-<variant>]`` from ``"configs/NAME.py[:variant]"``.
+
+    Falls back to ``config.name`` and then to ``runs/run``.
+    """
+    if config_spec:
+        path, _, arg = config_spec.partition(":")
+        name = os.path.splitext(os.path.basename(path))[0]
+        if arg:
+            name += "-" + arg.replace("/", "_").replace(",", "_").replace("=", "_")
+        return os.path.join("runs", name)
+    if config is not None and config.get("name"):
+        return os.path.join("runs", str(config.get("name")))
+    return os.path.join("runs", "run")
+
+
+def _flatten(d: Mapping, prefix: str = "") -> list[tuple[str, Any]]:
+    out = []
+    for k in sorted(d):
+        v = d[k]
+        if isinstance(v, Mapping):
+            out.extend(_flatten(v, f"{prefix}{k}."))
+        else:
+            out.append((f"{prefix}{k}", v))
+    return out
+
+
+def config_summary(config: ml_collections.ConfigDict, *, max_lines: int = 60) -> str:
+    """Short ``field = value`` listing of a config (nested fields dotted)."""
+    d = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    lines = [f"  {k} = {v!r}" for k, v in _flatten(d)]
+    if len(lines) > max_lines:
+        lines = lines[:max_lines] + [f"  ... ({len(lines) - max_lines} more fields)"]
+    return "\n".join(lines)
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, Mapping):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (str, int, float, bool)) or x is None:
+        return x
+    return repr(x)
+
+
+def run(
+    config: ml_collections.ConfigDict,
+    workdir: str | os.PathLike | None = None,
+    resume: bool = False,
+    *,
+    config_spec: str | None = None,
+    verbose: bool = True,
+) -> dict:
+    """Runs the loop named by ``config.loop``.
+
+    Args:
+        config: the experiment ConfigDict; must have a ``loop`` field.
+        workdir: output directory; default ``runs/<config name>[-<variant>]``
+            (from ``config_spec``, else ``config.name``).
+        resume: continue from the latest checkpoint in ``workdir``.
+        config_spec: ``"configs/NAME.py[:variant]"`` the config came from (for
+            the default workdir and the summary).
+        verbose: print the config summary.
+
+    Returns:
+        Whatever the loop's ``train`` returns (a dict of final metrics).
+    """
+    if "loop" not in config:
+        raise ValueError(f"config has no 'loop' field; set config.loop to one of {known_loops()}.")
+    train = get_loop(config.loop)  # fails fast, before anything compiles
+    if workdir is None:
+        workdir = default_workdir(config_spec, config)
+    workdir = os.fspath(workdir)
+    if verbose:
+        import jax
+
+        print(
+            f"[symbiosis_jax] loop={config.loop} config={config_spec or '(object)'} "
+            f"workdir={workdir} resume={resume} devices={jax.device_count()} "
+            f"({jax.devices()[0].platform}) processes={jax.process_count()}"
+        )
+        print(config_summary(config), flush=True)
+    try:
+        import jax
+
+        is_main = jax.process_index() == 0
+    except Exception:  # pragma: no cover
+        is_main = True
+    if is_main:
+        os.makedirs(workdir, exist_ok=True)
+        with open(os.path.join(workdir, "config.json"), "w", encoding="utf-8") as f:
+            json.dump(_jsonable(config.to_dict()), f, indent=1, sort_keys=True)
+    return train(config, workdir=workdir, resume=resume)
