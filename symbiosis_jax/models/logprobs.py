@@ -2,7 +2,8 @@
 
 Alignment (the one convention used everywhere in symbiosis_jax): for tokens
 `[B, T]`, `logp_bt[:, t] = log p(tokens[:, t] | tokens[:, :t])` for `t >= 1`,
-and `logp_bt[:, 0] = 0`. Entries where `attention_mask_bt` is 0 are 0 as well.
+and `logp_bt[:, 0] = 0`. Entries where `attention_mask_bt` is 0 are 0 as well,
+and so is the first real token of a left-padded row (it has no context).
 So a `[B, T]` completion mask lines up with `logp_bt` column for column.
 
 Sequences must be contiguous: padding may only be on the left (before the
@@ -61,7 +62,8 @@ def token_logprobs(model, tokens_bt: jax.Array, attention_mask_bt: jax.Array, *,
 
     Returns:
         `logp_bt` `[B, T]` float32 with `logp_bt[:, t] = log p(tokens[:, t] |
-        tokens[:, :t])`, zero at column 0 and where the mask is 0; or
+        tokens[:, :t])`, zero at column 0, where the mask is 0 and at the first
+        real token of each row; or
         `(logp_bt, entropy_bt)`, `entropy_bt[:, t]` being the entropy of the
         distribution that predicts column t (same zeros).
     """
@@ -73,7 +75,9 @@ def token_logprobs(model, tokens_bt: jax.Array, attention_mask_bt: jax.Array, *,
     logits_btv = model(tokens_bt, positions_bt, attention_mask_bt)
     out = logprobs_from_logits(logits_btv[:, :-1], tokens_bt[:, 1:],
                                temperature=temperature, return_entropy=return_entropy)
-    keep_bt = attention_mask_bt[:, 1:] > 0
+    # A token counts only if it and its predecessor are real: the first token
+    # of a left-padded row has no context and gets 0, like column 0.
+    keep_bt = (attention_mask_bt[:, 1:] > 0) & (attention_mask_bt[:, :-1] > 0)
 
     def _align(x_bt):
         x_bt = jnp.where(keep_bt, x_bt, 0.0)

@@ -80,14 +80,15 @@ def _rms_norm(x: jax.Array, scale: jax.Array, eps: float) -> jax.Array:
     x32 = x.astype(jnp.float32)
     var = jnp.mean(jnp.square(x32), axis=-1, keepdims=True)
     y = x32 * jax.lax.rsqrt(var + eps)
-    return (y * scale.astype(jnp.float32)).astype(x.dtype)
+    scale = scale.astype(jnp.float32).reshape((1,) * (x.ndim - 1) + (-1,))
+    return (y * scale).astype(x.dtype)
 
 
 def _rope(x_bthe: jax.Array, positions_bt: jax.Array, theta: float) -> jax.Array:
     """Rotates `[B, T, H, E]` by position, HF Llama "rotate half" layout."""
     e = x_bthe.shape[-1]
     inv_freq = 1.0 / (theta ** (jnp.arange(0, e, 2, dtype=jnp.float32) / e))
-    angles = positions_bt.astype(jnp.float32)[..., None] * inv_freq  # [B, T, E/2]
+    angles = positions_bt.astype(jnp.float32)[..., None] * inv_freq[None, None]  # [B, T, E/2]
     sin = jnp.sin(angles)[:, :, None, :]
     cos = jnp.cos(angles)[:, :, None, :]
     x = x_bthe.astype(jnp.float32)
