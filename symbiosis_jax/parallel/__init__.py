@@ -8,6 +8,7 @@ Typical use in a loop::
     model = parallel.create_sharded_model(lambda: Model(cfg, rngs=nnx.Rngs(0)), mesh)
     graphdef, state = nnx.split(model)
     state_sh = parallel.state_shardings(state, mesh)
+    opt_state = parallel.sharded_optimizer_init(tx, state, mesh)
     step = jax.jit(step_fn, in_shardings=(state_sh, parallel.batch_sharding(mesh)),
                    out_shardings=(state_sh, parallel.replicated(mesh)), donate_argnums=0)
     batch = parallel.shard_batch(host_batch, mesh)
@@ -24,6 +25,9 @@ Public names:
 * ``state_shardings(state, mesh, *, rules)``: NamedShardings for an NNX state from
   ``nnx.with_partitioning`` annotations (unannotated leaves replicated).
 * ``create_sharded_model(model_fn, mesh, *, rules)``: module born sharded.
+* ``shardings_like(tree, params, params_shardings, mesh)`` and
+  ``sharded_optimizer_init(tx, params, mesh)``: optimizer states whose moments
+  are sharded like the parameters (counts replicated).
 * ``mesh_rules(mesh, rules)``: context setting ``jax.set_mesh`` and flax's rules.
 * ``shard_batch(batch, mesh, *, rules, logical_axis="batch")``, ``batch_spec``,
   ``batch_sharding``, ``replicated``.
@@ -44,6 +48,8 @@ from symbiosis_jax.parallel.rules import (
     logical_to_sharding,
     logical_to_spec,
     mesh_rules,
+    sharded_optimizer_init,
+    shardings_like,
     state_shardings,
     with_logical_constraint,
 )
@@ -64,6 +70,8 @@ __all__ = [
     "replicated",
     "resolve_axes",
     "shard_batch",
+    "sharded_optimizer_init",
+    "shardings_like",
     "state_shardings",
     "with_logical_constraint",
 ]

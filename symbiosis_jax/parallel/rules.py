@@ -37,6 +37,8 @@ __all__ = [
     "state_shardings",
     "create_sharded_model",
     "mesh_rules",
+    "shardings_like",
+    "sharded_optimizer_init",
 ]
 
 MeshAxes = str | tuple[str, ...] | None
@@ -324,3 +326,70 @@ def create_sharded_model(
         with jax.set_mesh(mesh):
             state = jax.jit(init, out_shardings=shardings)()
     return nnx.merge(graphdef, state)
+
+
+def shardings_like(
+    tree: Any,
+    params: Any,
+    params_shardings: Any,
+    mesh: jax.sharding.Mesh,
+) -> Any:
+    """Shardings for a tree holding copies of ``params`` (e.g. an optax state).
+
+    Every subtree of ``tree`` with exactly the pytree structure of ``params``
+    (Adam's ``mu`` and ``nu``, an EMA of the weights, ...) gets
+    ``params_shardings``; every other array leaf (step counts, scalars) is
+    replicated.
+
+    Args:
+        tree: concrete or abstract pytree (``jax.eval_shape(tx.init, params)``).
+        params: the parameter pytree (concrete or abstract).
+        params_shardings: shardings for ``params`` (``state_shardings(params, mesh)``).
+        mesh: the device mesh.
+
+    Returns:
+        A pytree of ``NamedSharding`` with the structure of ``tree``.
+    """
+    params_def = jax.tree.structure(params)
+    replicated = NamedSharding(mesh, PartitionSpec())
+
+    def is_params(x):
+        try:
+            return jax.tree.structure(x) == params_def
+        except Exception:  # pragma: no cover - exotic nodes
+            return False
+
+    def one(x):
+        if is_params(x):
+            return params_shardings
+        return replicated if hasattr(x, "shape") else None
+
+    return jax.tree.map(one, tree, is_leaf=is_params)
+
+
+def sharded_optimizer_init(
+    tx: Any,
+    params: Any,
+    mesh: jax.sharding.Mesh,
+    *,
+    params_shardings: Any = None,
+    rules: Rules = DEFAULT_RULES,
+) -> Any:
+    """``tx.init(params)`` with moments sharded like the parameters, counts replicated.
+
+    Args:
+        tx: an ``optax.GradientTransformation``.
+        params: parameter pytree, already sharded (e.g. an ``nnx.State``).
+        mesh: the device mesh.
+        params_shardings: shardings of ``params``; default
+            ``state_shardings(params, mesh, rules=rules)``.
+        rules: ``(logical, mesh_axes)`` pairs.
+
+    Returns:
+        The optimizer state, born sharded.
+    """
+    if params_shardings is None:
+        params_shardings = state_shardings(params, mesh, rules=rules)
+    abstract = jax.eval_shape(tx.init, params)
+    out_sh = shardings_like(abstract, params, params_shardings, mesh)
+    return jax.jit(tx.init, in_shardings=(params_shardings,), out_shardings=out_sh)(params)
