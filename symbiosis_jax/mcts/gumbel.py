@@ -1,0 +1,187 @@
+"""Gumbel search: Gumbel-top-k with sequential halving at the root, deterministic below.
+
+At the root, k = min(max_num_considered_actions, legal actions) actions with
+the largest g(a) + logits(a) are considered, and sequential halving spends the
+budget on them, each round keeping the half with the largest
+g(a) + logits(a) + sigma(completed Q(a)). Below the root, the action is the
+argmax of pi'(a) - N(a) / (1 + sum N), pi' = softmax(logits + sigma(completed Q)),
+whose visits track the improved policy pi'. The training target is pi' at the
+root (Danihelka et al., "Policy improvement by planning with Gumbel", ICLR 2022).
+With equal keys and constants it matches `mctx.gumbel_muzero_policy` exactly.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from symbiosis_jax.mcts.env import GameEnv
+from symbiosis_jax.mcts.qtransforms import NodeStats, qtransform_completed_by_mix_value
+from symbiosis_jax.mcts.search import (
+    EvaluateFn,
+    SearchOutput,
+    init_root,
+    mask_logits,
+    masked_argmax,
+    root_stats,
+    run_simulations,
+    validate_common,
+)
+from symbiosis_jax.mcts.tree import Tree
+
+
+def halving_schedule(num_considered: int, num_simulations: int) -> tuple[int, ...]:
+    """Visit count each simulation's root action must have under sequential halving.
+
+    Each round gives every considered action max(1, floor(n / (ceil(log2 m) * k)))
+    more visits, k being the number still considered, then halves k (not below 2).
+
+    Args:
+        num_considered: m, actions considered at the start.
+        num_simulations: n.
+
+    Returns:
+        A tuple of length n: entry i is the visit count that the action chosen
+        at simulation i currently has.
+    """
+    if num_considered <= 1:
+        return tuple(range(num_simulations))
+    rounds = int(math.ceil(math.log2(num_considered)))
+    sequence: list[int] = []
+    visits = [0] * num_considered
+    k = num_considered
+    while len(sequence) < num_simulations:
+        extra = max(1, int(num_simulations / (rounds * k)))
+        for _ in range(extra):
+            sequence.extend(visits[:k])
+            for i in range(k):
+                visits[i] += 1
+        k = max(2, k // 2)
+    return tuple(sequence[:num_simulations])
+
+
+def considered_scores(
+    considered_visit: jax.Array,
+    gumbel: jax.Array,
+    prior_logits: jax.Array,
+    sigma_q: jax.Array,
+    visit_counts: jax.Array,
+) -> jax.Array:
+    """g + logits + sigma(q) for actions with exactly `considered_visit` visits, else -inf.
+
+    Args:
+        considered_visit: int32[..., 1] or broadcastable.
+        gumbel, prior_logits, sigma_q: float32[..., A].
+        visit_counts: int32[..., A].
+
+    Returns:
+        float32[..., A].
+    """
+    logits = prior_logits - jnp.max(prior_logits, axis=-1, keepdims=True)
+    penalty = jnp.where(visit_counts == considered_visit, 0.0, -jnp.inf)
+    return jnp.maximum(-1e9, gumbel + logits + sigma_q) + penalty
+
+
+def gumbel_interior_scores(
+    node: NodeStats, *, qtransform_fn: Callable[[NodeStats], jax.Array]
+) -> jax.Array:
+    """pi'(a) - N(a) / (1 + sum N): its argmax makes visits follow pi'.
+
+    Returns:
+        float32[A].
+    """
+    improved = jax.nn.softmax(node.prior_logits + qtransform_fn(node))
+    visits = node.children_visits
+    return improved - visits / (1 + jnp.sum(visits, axis=-1, keepdims=True))
+
+
+def gumbel_search(
+    params: Any,
+    key: jax.Array,
+    root_states: Any,
+    *,
+    env: GameEnv,
+    evaluate_fn: EvaluateFn,
+    num_simulations: int,
+    max_depth: int | None = None,
+    num_nodes: int | None = None,
+    tree: Tree | None = None,
+    max_num_considered_actions: int = 16,
+    gumbel_scale: float = 1.0,
+    qtransform_fn: Callable[[NodeStats], jax.Array] = qtransform_completed_by_mix_value,
+) -> SearchOutput:
+    """Gumbel tree search from a batch of root states.
+
+    Args:
+        params: passed to `evaluate_fn`.
+        key: PRNG key (Gumbel noise, evaluation).
+        root_states: environment states, leaves [B, ...].
+        env: the game (`GameEnv`).
+        evaluate_fn: `(params, key, states) -> (prior_logits [B, A], value [B])`.
+        num_simulations: simulations per game.
+        max_depth: optional limit on edges from the root.
+        num_nodes: node capacity N (default num_simulations + 1; more for reuse).
+        tree: optional trees from `reuse_subtree`. Sequential halving counts
+            only this search's root visits; completed Q uses all of them.
+        max_num_considered_actions: m, actions sampled at the root.
+        gumbel_scale: scale of the Gumbel noise; 0 gives a deterministic search.
+        qtransform_fn: sigma, `NodeStats -> float32[A]`, default
+            `qtransform_completed_by_mix_value`.
+
+    Returns:
+        `SearchOutput` with the completed-Q improved policy as `action_weights`.
+    """
+    num_nodes = validate_common(
+        env, num_simulations=num_simulations, max_depth=max_depth, num_nodes=num_nodes, tree=tree
+    )
+    if not isinstance(max_num_considered_actions, int) or max_num_considered_actions < 1:
+        raise ValueError(
+            f"max_num_considered_actions={max_num_considered_actions!r} must be an int >= 1"
+        )
+    # The split mirrors mctx.gumbel_muzero_policy so that equal keys give equal noise.
+    search_key, gumbel_key = jax.random.split(key)
+    tree = init_root(
+        params, jax.random.fold_in(search_key, num_simulations), root_states,
+        env=env, evaluate_fn=evaluate_fn, num_nodes=num_nodes, tree=tree,
+    )
+    root = root_stats(tree)
+    gumbel = gumbel_scale * jax.random.gumbel(gumbel_key, root.prior_logits.shape)
+    start_visits = root.children_visits
+    table = jnp.asarray(
+        np.array([
+            halving_schedule(m, num_simulations) for m in range(max_num_considered_actions + 1)
+        ], dtype=np.int32)
+    )
+    num_legal = jnp.sum(root.legal_action_mask, axis=-1, dtype=jnp.int32)
+    num_considered = jnp.minimum(max_num_considered_actions, num_legal)
+
+    def root_score_fn(root: NodeStats, sim: jax.Array) -> jax.Array:
+        considered_visit = table[num_considered, sim][:, None]
+        sigma_q = jax.vmap(qtransform_fn)(root)
+        return considered_scores(
+            considered_visit, gumbel, root.prior_logits, sigma_q,
+            root.children_visits - start_visits,
+        )
+
+    tree = run_simulations(
+        params, search_key, tree,
+        env=env, evaluate_fn=evaluate_fn,
+        root_score_fn=root_score_fn,
+        interior_score_fn=functools.partial(gumbel_interior_scores, qtransform_fn=qtransform_fn),
+        num_simulations=num_simulations, max_depth=max_depth,
+    )
+    root = root_stats(tree)
+    visits = root.children_visits - start_visits
+    sigma_q = jax.vmap(qtransform_fn)(root)
+    considered_visit = jnp.max(visits, axis=-1, keepdims=True)
+    action = masked_argmax(
+        considered_scores(considered_visit, gumbel, root.prior_logits, sigma_q, visits),
+        root.legal_action_mask,
+    )
+    weights = jax.nn.softmax(mask_logits(root.prior_logits + sigma_q, root.legal_action_mask))
+    return SearchOutput(action=action, action_weights=weights, root_value=tree.root_value, tree=tree)

@@ -1,0 +1,392 @@
+"""The simulation loop shared by PUCT and Gumbel search: select, expand, back up.
+
+One simulation walks from the root to an edge that has no node yet (or to a
+terminal node, or to the depth limit), steps the environment once along that
+edge, evaluates the new state, stores it as a node and backs its value up the
+path. All simulations run in one `lax.fori_loop`; within a simulation the
+descent is a per-game function `vmap`ped over games, while expansion and
+backup are written at batch level, indexing `[batch, node]`, so every write is
+an in-place scatter of B elements: one simulation costs the same however many
+came before it. No per-simulation random numbers are drawn: ties go to the
+lowest action index.
+
+The variants differ only in how they score actions (`root_score_fn`,
+`interior_score_fn`) and in how they prepare the root and read the result.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from symbiosis_jax.mcts.env import GameEnv
+from symbiosis_jax.mcts.qtransforms import NodeStats
+from symbiosis_jax.mcts.tree import ROOT, UNVISITED, Tree, empty_tree
+
+Params = Any
+# evaluate_fn(params, key, states) -> (prior_logits [B, A], value [B]) for the player to move.
+EvaluateFn = Callable[[Params, jax.Array, Any], tuple[jax.Array, jax.Array]]
+# root_score_fn(root: NodeStats with a leading B axis, sim: int32[]) -> float32[B, A].
+RootScoreFn = Callable[[NodeStats, jax.Array], jax.Array]
+# interior_score_fn(node: NodeStats of one node) -> float32[A].
+InteriorScoreFn = Callable[[NodeStats], jax.Array]
+
+
+@struct.dataclass
+class SearchOutput:
+    """The result of a search over B games with A actions.
+
+    Attributes:
+        action: int32[B], the action to play.
+        action_weights: float32[B, A], the policy training target: visit-count
+            policy for PUCT, completed-Q improved policy for Gumbel.
+        root_value: float32[B], the searched value of the root for the player to move.
+        tree: the `Tree`, to inspect or to pass through `reuse_subtree`.
+    """
+
+    action: jax.Array
+    action_weights: jax.Array
+    root_value: jax.Array
+    tree: Tree
+
+
+def mask_logits(logits: jax.Array, legal_action_mask: jax.Array) -> jax.Array:
+    """Shifts logits to max 0 and sets illegal ones to the float min (no NaN when none is legal).
+
+    Args:
+        logits: float[..., A].
+        legal_action_mask: bool[..., A], True = legal.
+
+    Returns:
+        float[..., A].
+    """
+    logits = logits - jnp.max(logits, axis=-1, keepdims=True)
+    return jnp.where(legal_action_mask, logits, jnp.finfo(logits.dtype).min)
+
+
+def masked_argmax(scores: jax.Array, legal_action_mask: jax.Array) -> jax.Array:
+    """Argmax over legal actions, lowest index on ties (action 0 if none is legal)."""
+    return jnp.argmax(jnp.where(legal_action_mask, scores, -jnp.inf), axis=-1).astype(jnp.int32)
+
+
+def node_stats(tree: Tree, node: jax.Array) -> NodeStats:
+    """Statistics of one node of one game (tree leaves without the B axis)."""
+    return NodeStats(
+        visits=tree.node_visits[node],
+        value=tree.node_values[node],
+        raw_value=tree.raw_values[node],
+        prior_logits=tree.children_prior_logits[node],
+        children_visits=tree.children_visits[node],
+        qvalues=tree.children_qvalues[node],
+        legal_action_mask=tree.legal_action_mask[node],
+    )
+
+
+def root_stats(tree: Tree) -> NodeStats:
+    """Statistics of the roots, each field with a leading B axis."""
+    return jax.vmap(node_stats, in_axes=(0, None))(tree, ROOT)
+
+
+def validate_common(
+    env: GameEnv,
+    *,
+    num_simulations: int,
+    max_depth: int | None,
+    num_nodes: int | None,
+    tree: Tree | None,
+) -> int:
+    """Checks the static settings shared by the searches; returns the node capacity N."""
+    if not isinstance(num_simulations, int) or num_simulations < 1:
+        raise ValueError(f"num_simulations={num_simulations!r} must be an int >= 1")
+    if max_depth is not None and (not isinstance(max_depth, int) or max_depth < 1):
+        raise ValueError(f"max_depth={max_depth!r} must be None or an int >= 1")
+    for name in ("init", "step", "observation", "legal_action_mask", "terminated", "num_actions"):
+        if not hasattr(env, name):
+            raise ValueError(f"env={env!r} lacks {name!r}; it must implement GameEnv")
+    if tree is not None:
+        if num_nodes is not None and num_nodes != tree.num_nodes:
+            raise ValueError(f"num_nodes={num_nodes} differs from the given tree's {tree.num_nodes}")
+        num_nodes = tree.num_nodes
+    if num_nodes is None:
+        num_nodes = num_simulations + 1
+    if num_nodes < num_simulations + 1:
+        raise ValueError(
+            f"num_nodes={num_nodes} cannot hold num_simulations={num_simulations}: "
+            f"it must be at least num_simulations + 1 = {num_simulations + 1}"
+        )
+    return num_nodes
+
+
+def init_root(
+    params: Params,
+    key: jax.Array,
+    root_states: Any,
+    *,
+    env: GameEnv,
+    evaluate_fn: EvaluateFn,
+    num_nodes: int,
+    tree: Tree | None = None,
+) -> Tree:
+    """Returns trees whose root is `root_states`, evaluated, or the given non-empty trees.
+
+    Args:
+        params: passed to `evaluate_fn`.
+        key: for `evaluate_fn`.
+        root_states: batch of environment states, leaves [B, ...].
+        env: the game.
+        evaluate_fn: `(params, key, states) -> (prior_logits [B, A], value [B])`.
+        num_nodes: node capacity N.
+        tree: optional trees from `reuse_subtree`; games whose tree is empty
+            start from their root state.
+
+    Returns:
+        A `Tree` with at least the root in use.
+    """
+    logits, value = evaluate_fn(params, key, root_states)
+    batch_size = value.shape[0]
+    chex.assert_shape(logits, (batch_size, env.num_actions))
+    chex.assert_shape(value, (batch_size,))
+    legal = jax.vmap(env.legal_action_mask)(root_states)
+    terminal = jax.vmap(env.terminated)(root_states)
+    value = jnp.where(terminal, 0.0, value.astype(jnp.float32))
+    logits = mask_logits(logits.astype(jnp.float32), legal)
+    fresh = empty_tree(root_states, num_nodes=num_nodes, num_actions=env.num_actions)
+    fresh = fresh.replace(
+        node_visits=fresh.node_visits.at[:, ROOT].set(1),
+        raw_values=fresh.raw_values.at[:, ROOT].set(value),
+        node_values=fresh.node_values.at[:, ROOT].set(value),
+        terminal=fresh.terminal.at[:, ROOT].set(terminal),
+        children_prior_logits=fresh.children_prior_logits.at[:, ROOT].set(logits),
+        legal_action_mask=fresh.legal_action_mask.at[:, ROOT].set(legal),
+        states=jax.tree.map(lambda s, x: s.at[:, ROOT].set(x), fresh.states, root_states),
+        num_used=jnp.ones((batch_size,), jnp.int32),
+    )
+    if tree is None:
+        return fresh
+    chex.assert_equal(tree.batch_size, batch_size)
+    has_root = tree.num_used > 0
+
+    def pick(old, new):
+        return jnp.where(has_root.reshape((batch_size,) + (1,) * (old.ndim - 1)), old, new)
+
+    return jax.tree.map(pick, tree, fresh)
+
+
+class _Descent(NamedTuple):
+    node: jax.Array  # the node where `action` was selected
+    action: jax.Array
+    child: jax.Array  # children_index[node, action], UNVISITED if not expanded
+    depth: jax.Array  # edges from the root to `child`
+
+
+def _descend(
+    tree: Tree,
+    root_action: jax.Array,
+    *,
+    interior_score_fn: InteriorScoreFn,
+    max_depth: int | None,
+) -> _Descent:
+    """Walks one game's tree from the root to the edge to expand (unbatched)."""
+
+    def keep_going(d: _Descent) -> jax.Array:
+        go = jnp.logical_and(d.child != UNVISITED, ~tree.terminal[jnp.maximum(d.child, 0)])
+        if max_depth is not None:
+            go = jnp.logical_and(go, d.depth < max_depth)
+        return go
+
+    def step(d: _Descent) -> _Descent:
+        node = d.child
+        stats = node_stats(tree, node)
+        action = masked_argmax(interior_score_fn(stats), stats.legal_action_mask)
+        return _Descent(node, action, tree.children_index[node, action], d.depth + 1)
+
+    start = _Descent(
+        node=jnp.int32(ROOT),
+        action=root_action,
+        child=tree.children_index[ROOT, root_action],
+        depth=jnp.int32(1),
+    )
+    return jax.lax.while_loop(keep_going, step, start)
+
+
+def _take(x: jax.Array, index: jax.Array) -> jax.Array:
+    """x[b, index[b]] for every game b."""
+    return x[jnp.arange(x.shape[0]), index]
+
+
+def _simulate(
+    sim: jax.Array,
+    tree: Tree,
+    *,
+    params: Params,
+    key: jax.Array,
+    env: GameEnv,
+    evaluate_fn: EvaluateFn,
+    root_score_fn: RootScoreFn,
+    interior_score_fn: InteriorScoreFn,
+    max_depth: int | None,
+) -> Tree:
+    """One simulation for every game in the batch."""
+    batch_size, num_nodes = tree.node_visits.shape
+    b = jnp.arange(batch_size)
+    drop = num_nodes  # an out-of-range node index: writes to it are dropped
+    root = root_stats(tree)
+    root_action = masked_argmax(root_score_fn(root, sim), root.legal_action_mask)
+    d = jax.vmap(
+        lambda t, a: _descend(t, a, interior_score_fn=interior_score_fn, max_depth=max_depth)
+    )(tree, root_action)
+    valid = ~tree.terminal[:, ROOT]
+    expand = jnp.logical_and(valid, d.child == UNVISITED)
+
+    # Expansion: step every game's selected edge (the batch runs in lockstep;
+    # games that reached a terminal node or the depth limit discard the result).
+    parent_states = jax.tree.map(lambda x: _take(x, d.node), tree.states)
+    states, step_reward = jax.vmap(env.step)(parent_states, d.action)
+    logits, value = evaluate_fn(params, jax.random.fold_in(key, sim), states)
+    chex.assert_shape(logits, (batch_size, tree.num_actions))
+    chex.assert_shape(value, (batch_size,))
+    legal = jax.vmap(env.legal_action_mask)(states)
+    terminal = jax.vmap(env.terminated)(states)
+    value = jnp.where(terminal, 0.0, value.astype(jnp.float32))
+    logits = mask_logits(logits.astype(jnp.float32), legal)
+    step_reward = step_reward.astype(jnp.float32)
+    step_discount = jnp.where(terminal, 0.0, -1.0)
+
+    store = jnp.logical_and(expand, tree.num_used < num_nodes)
+    new = jnp.where(store, tree.num_used, drop)
+    edge_node = jnp.where(valid, d.node, drop)
+
+    def put(x, index, v):
+        return x.at[b, index].set(v, mode="drop")
+
+    tree = tree.replace(
+        raw_values=put(tree.raw_values, new, value),
+        parents=put(tree.parents, new, d.node),
+        action_from_parent=put(tree.action_from_parent, new, d.action),
+        rewards=put(tree.rewards, new, step_reward),
+        discounts=put(tree.discounts, new, step_discount),
+        terminal=put(tree.terminal, new, terminal),
+        children_prior_logits=put(tree.children_prior_logits, new, logits),
+        legal_action_mask=put(tree.legal_action_mask, new, legal),
+        states=jax.tree.map(lambda x, s: put(x, new, s), tree.states, states),
+        children_index=tree.children_index.at[b, jnp.where(store, d.node, drop), d.action].set(
+            new, mode="drop"
+        ),
+        num_used=tree.num_used + store.astype(jnp.int32),
+    )
+
+    # The leaf: the new node, a revisited terminal node (value 0), the node at
+    # the depth limit (its current value), or nothing if the tree is full.
+    leaf = jnp.where(expand, new, jnp.where(valid, d.child, drop))
+    safe_leaf = jnp.minimum(leaf, num_nodes - 1)
+    leaf_visits = _take(tree.node_visits, safe_leaf)
+    leaf_old = _take(tree.node_values, safe_leaf)
+    leaf_value = jnp.where(expand, value, jnp.where(_take(tree.terminal, safe_leaf), 0.0, leaf_old))
+    leaf_new = (leaf_old * leaf_visits + leaf_value) / (leaf_visits + 1)
+    is_stored = leaf < num_nodes
+    reward = jnp.where(expand, step_reward, _take(tree.rewards, safe_leaf))
+    discount = jnp.where(expand, step_discount, _take(tree.discounts, safe_leaf))
+    edge_visits = tree.children_visits[b, d.node, d.action]
+    edge_q = tree.children_qvalues[b, d.node, d.action]
+    g = reward + discount * leaf_value
+    edge_q = jnp.where(is_stored, reward + discount * leaf_new, (edge_q * edge_visits + g) / (edge_visits + 1))
+    tree = tree.replace(
+        node_visits=put(tree.node_visits, leaf, leaf_visits + 1),
+        node_values=put(tree.node_values, leaf, leaf_new),
+        children_visits=tree.children_visits.at[b, edge_node, d.action].set(
+            edge_visits + 1, mode="drop"
+        ),
+        children_qvalues=tree.children_qvalues.at[b, edge_node, d.action].set(edge_q, mode="drop"),
+    )
+    return _backup(tree, d.node, g, valid)
+
+
+class _Backup(NamedTuple):
+    node_visits: jax.Array
+    node_values: jax.Array
+    children_visits: jax.Array
+    children_qvalues: jax.Array
+    node: jax.Array  # [B], the node to update next
+    value: jax.Array  # [B], the value to add to it, for its player to move
+    active: jax.Array  # [B]
+
+
+def _backup(tree: Tree, node: jax.Array, value: jax.Array, active: jax.Array) -> Tree:
+    """Adds `value` to `node` and, with alternating sign, to its ancestors."""
+    b = jnp.arange(tree.batch_size)
+
+    def body(s: _Backup) -> _Backup:
+        visits = s.node_visits[b, s.node]
+        mean = (s.node_values[b, s.node] * visits + s.value) / (visits + 1)
+        node_visits = s.node_visits.at[b, s.node].set(jnp.where(s.active, visits + 1, visits))
+        node_values = s.node_values.at[b, s.node].set(
+            jnp.where(s.active, mean, s.node_values[b, s.node])
+        )
+        up = jnp.logical_and(s.active, s.node != ROOT)
+        parent = jnp.where(up, tree.parents[b, s.node], ROOT)
+        action = jnp.where(up, tree.action_from_parent[b, s.node], 0)
+        reward = tree.rewards[b, s.node]
+        discount = tree.discounts[b, s.node]
+        edge_visits = s.children_visits[b, parent, action]
+        edge_q = s.children_qvalues[b, parent, action]
+        children_visits = s.children_visits.at[b, parent, action].set(
+            jnp.where(up, edge_visits + 1, edge_visits)
+        )
+        children_qvalues = s.children_qvalues.at[b, parent, action].set(
+            jnp.where(up, reward + discount * mean, edge_q)
+        )
+        return _Backup(
+            node_visits, node_values, children_visits, children_qvalues,
+            parent, reward + discount * s.value, up,
+        )
+
+    start = _Backup(
+        tree.node_visits, tree.node_values, tree.children_visits, tree.children_qvalues,
+        node, value, active,
+    )
+    end = jax.lax.while_loop(lambda s: jnp.any(s.active), body, start)
+    return tree.replace(
+        node_visits=end.node_visits,
+        node_values=end.node_values,
+        children_visits=end.children_visits,
+        children_qvalues=end.children_qvalues,
+    )
+
+
+def run_simulations(
+    params: Params,
+    key: jax.Array,
+    tree: Tree,
+    *,
+    env: GameEnv,
+    evaluate_fn: EvaluateFn,
+    root_score_fn: RootScoreFn,
+    interior_score_fn: InteriorScoreFn,
+    num_simulations: int,
+    max_depth: int | None,
+) -> Tree:
+    """Runs `num_simulations` simulations on every game's tree.
+
+    Args:
+        params: passed to `evaluate_fn`.
+        key: simulation `i` gives `evaluate_fn` the key `fold_in(key, i)`.
+        tree: trees with their roots in use.
+        env: the game.
+        evaluate_fn: `(params, key, states) -> (prior_logits [B, A], value [B])`.
+        root_score_fn: scores the root's actions, `(NodeStats [B, ...], sim) -> [B, A]`.
+        interior_score_fn: scores one interior node's actions, `NodeStats -> [A]`.
+        num_simulations: static number of simulations.
+        max_depth: static limit on edges from the root, or None.
+
+    Returns:
+        The updated `Tree`.
+    """
+    body = lambda sim, t: _simulate(  # noqa: E731
+        sim, t, params=params, key=key, env=env, evaluate_fn=evaluate_fn,
+        root_score_fn=root_score_fn, interior_score_fn=interior_score_fn, max_depth=max_depth,
+    )
+    return jax.lax.fori_loop(0, num_simulations, body, tree)

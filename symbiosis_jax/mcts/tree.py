@@ -1,0 +1,207 @@
+"""The search tree as fixed-size arrays per game, and subtree reuse between moves.
+
+Node 0 is the root. A node is created the first time its edge is traversed and
+gets the next free index, so a parent's index is always smaller than its
+children's: the tree is stored in topological order, which `reuse_subtree`
+relies on. Per-edge statistics are stored at the parent (`children_*[n, a]`),
+so selecting an action at a node reads one contiguous row of each array.
+
+Values are from the point of view of the player to move at the node; the value
+of an edge is `q = reward + discount * value(child)` with discount -1 between
+alternating players and 0 into a terminal state.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+ROOT = 0
+UNVISITED = -1
+NO_PARENT = -1
+
+
+@struct.dataclass
+class Tree:
+    """A batch of search trees; B games, N nodes each, A actions.
+
+    Attributes:
+        node_visits: int32[B, N], visits of each node (1 on creation).
+        raw_values: float32[B, N], the evaluator's value at creation.
+        node_values: float32[B, N], mean of the raw value and the backed-up values.
+        parents: int32[B, N], parent index, -1 for the root and empty slots.
+        action_from_parent: int32[B, N], the action leading to the node, -1 at the root.
+        rewards: float32[B, N], reward of the edge into the node, for the player who moved.
+        discounts: float32[B, N], -1, or 0 when the node is terminal.
+        terminal: bool[B, N], the node's state is terminal.
+        children_index: int32[B, N, A], child node index, -1 when not expanded.
+        children_prior_logits: float32[B, N, A], prior logits, illegal actions at
+            float32 min (the root's row carries the root noise during a search).
+        children_visits: int32[B, N, A], visits of each edge.
+        children_qvalues: float32[B, N, A], q of each visited edge (0 when unvisited).
+        legal_action_mask: bool[B, N, A], True = legal.
+        states: pytree with leaves [B, N, ...], the environment state of each node.
+        num_used: int32[B], number of nodes in use (the next free index).
+    """
+
+    node_visits: jax.Array
+    raw_values: jax.Array
+    node_values: jax.Array
+    parents: jax.Array
+    action_from_parent: jax.Array
+    rewards: jax.Array
+    discounts: jax.Array
+    terminal: jax.Array
+    children_index: jax.Array
+    children_prior_logits: jax.Array
+    children_visits: jax.Array
+    children_qvalues: jax.Array
+    legal_action_mask: jax.Array
+    states: object
+    num_used: jax.Array
+
+    @property
+    def batch_size(self) -> int:
+        return self.node_visits.shape[0]
+
+    @property
+    def num_nodes(self) -> int:
+        return self.node_visits.shape[1]
+
+    @property
+    def num_actions(self) -> int:
+        return self.children_index.shape[-1]
+
+    @property
+    def root_visit_counts(self) -> jax.Array:
+        """int32[B, A], visits of the root's edges."""
+        return self.children_visits[:, ROOT]
+
+    @property
+    def root_value(self) -> jax.Array:
+        """float32[B], value of the root for the player to move."""
+        return self.node_values[:, ROOT]
+
+
+def empty_tree(states_b, *, num_nodes: int, num_actions: int) -> Tree:
+    """Returns a batch of empty trees with storage for `num_nodes` nodes.
+
+    Args:
+        states_b: an example batch of environment states, leaves [B, ...]; only
+            shapes and dtypes are used.
+        num_nodes: node capacity N per game.
+        num_actions: A.
+
+    Returns:
+        A `Tree` with `num_used == 0`.
+    """
+    batch_size = jax.tree.leaves(states_b)[0].shape[0]
+    bn, bna = (batch_size, num_nodes), (batch_size, num_nodes, num_actions)
+    return Tree(
+        node_visits=jnp.zeros(bn, jnp.int32),
+        raw_values=jnp.zeros(bn, jnp.float32),
+        node_values=jnp.zeros(bn, jnp.float32),
+        parents=jnp.full(bn, NO_PARENT, jnp.int32),
+        action_from_parent=jnp.full(bn, NO_PARENT, jnp.int32),
+        rewards=jnp.zeros(bn, jnp.float32),
+        discounts=jnp.zeros(bn, jnp.float32),
+        terminal=jnp.zeros(bn, jnp.bool_),
+        children_index=jnp.full(bna, UNVISITED, jnp.int32),
+        children_prior_logits=jnp.zeros(bna, jnp.float32),
+        children_visits=jnp.zeros(bna, jnp.int32),
+        children_qvalues=jnp.zeros(bna, jnp.float32),
+        legal_action_mask=jnp.zeros(bna, jnp.bool_),
+        states=jax.tree.map(
+            lambda x: jnp.zeros((batch_size, num_nodes) + x.shape[1:], x.dtype), states_b
+        ),
+        num_used=jnp.zeros((batch_size,), jnp.int32),
+    )
+
+
+def _subtree_mask(parents_n: jax.Array, child: jax.Array) -> jax.Array:
+    """bool[N]: the nodes in the subtree rooted at `child` (unbatched).
+
+    Pointer jumping: with the root and `child` made fixed points, every
+    ancestor chain ends at one of them after ceil(log2 N) squarings.
+    """
+    num_nodes = parents_n.shape[0]
+    index = jnp.arange(num_nodes)
+    jump = jnp.where(parents_n < 0, index, parents_n)
+    jump = jnp.where(index == child, index, jump)
+    for _ in range(max(1, (num_nodes - 1).bit_length())):
+        jump = jump[jump]
+    return jnp.logical_and(jump == child, child >= 0)
+
+
+def _reuse_one(tree: Tree, action: jax.Array, keep: jax.Array) -> Tree:
+    """`reuse_subtree` for one game (a `Tree` whose leaves lack the B axis)."""
+    num_nodes = tree.node_visits.shape[0]
+    child = tree.children_index[ROOT, action]
+    child = jnp.where(jnp.logical_and(keep, tree.num_used > 0), child, UNVISITED)
+    inside = _subtree_mask(tree.parents, child)
+    new_index = jnp.where(inside, jnp.cumsum(inside) - 1, UNVISITED)
+    num_used = jnp.sum(inside, dtype=jnp.int32)
+    # old_of_new[j] = the old index of the node that moves to slot j.
+    old_of_new = jnp.zeros((num_nodes,), jnp.int32).at[
+        jnp.where(inside, new_index, num_nodes)
+    ].set(jnp.arange(num_nodes, dtype=jnp.int32), mode="drop")
+    used = jnp.arange(num_nodes) < num_used
+    used_a = used[:, None]
+
+    def move(x, fill):
+        moved = x[old_of_new]
+        mask = used.reshape((num_nodes,) + (1,) * (x.ndim - 1))
+        return jnp.where(mask, moved, jnp.asarray(fill, x.dtype))
+
+    def remap(index):
+        return jnp.where(index >= 0, new_index[jnp.maximum(index, 0)], index)
+
+    parents = jnp.where(used, remap(move(tree.parents, NO_PARENT)), NO_PARENT)
+    parents = parents.at[ROOT].set(NO_PARENT)
+    action_from_parent = move(tree.action_from_parent, NO_PARENT).at[ROOT].set(NO_PARENT)
+    return Tree(
+        node_visits=move(tree.node_visits, 0),
+        raw_values=move(tree.raw_values, 0),
+        node_values=move(tree.node_values, 0),
+        parents=parents,
+        action_from_parent=action_from_parent,
+        rewards=move(tree.rewards, 0).at[ROOT].set(0.0),
+        discounts=move(tree.discounts, 0).at[ROOT].set(0.0),
+        terminal=move(tree.terminal, False),
+        children_index=jnp.where(used_a, remap(move(tree.children_index, UNVISITED)), UNVISITED),
+        children_prior_logits=move(tree.children_prior_logits, 0),
+        children_visits=move(tree.children_visits, 0),
+        children_qvalues=move(tree.children_qvalues, 0),
+        legal_action_mask=move(tree.legal_action_mask, False),
+        states=jax.tree.map(lambda x: move(x, 0), tree.states),
+        num_used=num_used,
+    )
+
+
+def reuse_subtree(tree: Tree, action: jax.Array, *, keep: jax.Array | None = None) -> Tree:
+    """Makes the subtree below the played action the next search's tree.
+
+    The chosen child becomes node 0 and its descendants keep their statistics
+    (renumbered in the same order), so the simulations already spent on them
+    count in the next search; every other node is freed. Where the child was
+    never expanded, or `keep` is False (e.g. the game ended and was reset), the
+    game's tree is emptied and the next search starts from its root state.
+
+    Args:
+        tree: the tree returned by a search, leaves [B, N, ...].
+        action: int32[B], the action played at each root.
+        keep: optional bool[B]; False empties that game's tree.
+
+    Returns:
+        A `Tree` of the same shape, to pass as `tree=` to the next search.
+    """
+    batch_size = tree.batch_size
+    if keep is None:
+        keep = jnp.ones((batch_size,), jnp.bool_)
+    action = jnp.asarray(action, jnp.int32)
+    if action.shape != (batch_size,) or keep.shape != (batch_size,):
+        raise ValueError(
+            f"action and keep must have shape ({batch_size},), got {action.shape} and {keep.shape}"
+        )
+    return jax.vmap(_reuse_one)(tree, action, keep)
