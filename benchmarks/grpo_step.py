@@ -1,0 +1,129 @@
+"""Seconds per GRPO step: symbiosis_jax's RLVR step vs TRL's GRPOTrainer, same shape, same run.
+
+Shape: 8 prompts x 8 samples per step, 8 (and 16) new tokens, the 1.06M-parameter Llama-style
+model (4 layers, width 128, 4 heads, MLP 512, vocab 32), randomly initialised, a character
+tokenizer, 2-digit addition prompts with the arithmetic verifier as reward. Both sides run on the
+CPU with one thread, mu = 1, beta = 0 (TRL's defaults), temperature 1; each step is sample +
+verify + advantages + one optimizer update. Timing starts after warm-up steps (compilation).
+
+Run:
+    python benchmarks/grpo_step.py                     # both sides, 8 and 16 new tokens
+    python benchmarks/grpo_step.py --sides=ours --new_tokens=8
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+# One thread for XLA's CPU backend; must be set before jax is imported.
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                           " --xla_cpu_multi_thread_eigen=false"
+                           " intra_op_parallelism_threads=1").strip()
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+NUM_PROMPTS = 8
+GROUP_SIZE = 8
+CHARS = "0123456789+-*=() "
+
+
+def _problems(seed: int, n: int):
+    from symbiosis_jax import tasks
+
+    return tasks.ArithmeticTask(num_digits=2).sample(np.random.default_rng(seed), n)
+
+
+def time_trl(num_new_tokens: int, *, num_steps: int, num_warmup: int) -> float:
+    """Median seconds per TRL GRPOTrainer step at the benchmark shape."""
+    import datasets
+    import tokenizers
+    import torch
+    import transformers
+    import trl
+
+    from symbiosis_jax import tasks
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    specials = ["<pad>", "<bos>", "<eos>", "<unk>"]
+    vocab = {t: i for i, t in enumerate(specials + list(CHARS))}
+    vocab.update({f"<x{i}>": i for i in range(len(vocab), 32)})
+    tok = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = tokenizers.pre_tokenizers.Split("", behavior="isolated")
+    tok.decoder = tokenizers.decoders.Fuse()
+    tokenizer = transformers.PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", bos_token="<bos>", eos_token="<eos>",
+        unk_token="<unk>", padding_side="left")
+    config = transformers.LlamaConfig(
+        vocab_size=32, hidden_size=128, intermediate_size=512, num_hidden_layers=4,
+        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=64,
+        pad_token_id=0, bos_token_id=1, eos_token_id=2, tie_word_embeddings=False)
+    model = transformers.LlamaForCausalLM(config)
+    problems = _problems(0, 4096)
+    answers = {p.prompt: p for p in problems}
+    task = tasks.ArithmeticTask(num_digits=2)
+    dataset = datasets.Dataset.from_dict({"prompt": [p.prompt for p in problems]})
+
+    def reward_fn(prompts, completions, **kwargs):
+        return [task.verify(answers[p], c).reward for p, c in zip(prompts, completions)]
+
+    times = []
+
+    class Timer(transformers.TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            self.t0 = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            times.append(time.perf_counter() - self.t0)
+
+    args = trl.GRPOConfig(
+        output_dir="/tmp/grpo_step_trl", per_device_train_batch_size=NUM_PROMPTS * GROUP_SIZE,
+        num_generations=GROUP_SIZE, max_completion_length=num_new_tokens,
+        max_steps=num_warmup + num_steps, learning_rate=1e-4, beta=0.0, num_iterations=1,
+        temperature=1.0, logging_steps=10_000, save_strategy="no", report_to=[],
+        use_cpu=True, dataloader_num_workers=0, disable_tqdm=True, seed=0, bf16=False)
+    trainer = trl.GRPOTrainer(model=model, reward_funcs=reward_fn, args=args,
+                              train_dataset=dataset, processing_class=tokenizer,
+                              callbacks=[Timer()])
+    trainer.train()
+    return float(np.median(times[num_warmup:]))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sides", default="ours,trl")
+    parser.add_argument("--new_tokens", default="8,16")
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=3)
+    args = parser.parse_args(argv)
+    rows = []
+    for n in [int(x) for x in args.new_tokens.split(",")]:
+        row = {"new_tokens": n}
+        for side in args.sides.split(","):
+            fn = {"ours": time_ours, "trl": time_trl}[side]
+            row[side] = fn(n, num_steps=args.steps, num_warmup=args.warmup)
+            print(f"{side:5s} new_tokens={n:3d}: {row[side] * 1e3:8.1f} ms/step", flush=True)
+        rows.append(row)
+    print("\n| new tokens | ours (s/step) | TRL (s/step) | speed-up |")
+    print("| --- | --- | --- | --- |")
+    for r in rows:
+        ours, trl_s = r.get("ours", float("nan")), r.get("trl", float("nan"))
+        print(f"| {r['new_tokens']} | {ours:.4f} | {trl_s:.4f} | {trl_s / ours:.1f}x |")
+    return rows
+
+
+def time_ours(num_new_tokens: int, *, num_steps: int, num_warmup: int) -> float:
+    raise NotImplementedError
+
+
+if __name__ == "__main__":
+    sys.exit(main() and 0)

@@ -1,0 +1,489 @@
+"""RLVR driver: prompts, G samples each, verify, group advantages, clipped policy update.
+
+`train(config, *, workdir, resume=False)` runs, from a config (see `configs/rlvr_common.py`):
+
+1. an optional SFT warm-start on the task's demonstrations (the reference policy is its result);
+2. RL steps: draw `P` prompts, sample `G` completions each with the compiled KV-cache sampler,
+   decode and verify them on the host, optionally drop zero-variance groups and refill (DAPO
+   dynamic sampling) and add DAPO's overlong penalty, then one jitted, sharded, donated update
+   (`mu` passes of minibatch steps of GRPO / DAPO / GSPO / Dr. GRPO);
+3. held-out evaluation (greedy pass@1, sampled pass@1 and pass@k), metrics to JSONL and
+   TensorBoard, a progress bar, periodic atomic orbax checkpoints and a final PNG plot.
+
+Determinism: every random draw is a function of `(config.seed, step)` (numpy generators seeded by
+`[seed, phase, step, round]` for problems, `jax.random.fold_in` for keys), so resuming from a
+checkpoint at step s replays steps s+1.. exactly; `--resume` ends with the same parameters as an
+uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from flax import nnx
+
+from symbiosis_jax import models, parallel, tasks, training
+from symbiosis_jax.loops import rlvr_steps
+from symbiosis_jax.loops.rlvr_config import (LOSSES, loss_settings, validate_config)
+
+__all__ = ["RLVRResult", "evaluate", "train", "validate_config", "LOSSES"]
+
+_PHASE_SFT, _PHASE_RL, _PHASE_EVAL = 0, 1, 2
+
+
+@dataclasses.dataclass
+class RLVRResult:
+    """What `train` returns.
+
+    Attributes:
+        state: the final `rlvr_steps.TrainState`.
+        history: the metric records written this run.
+        eval_before: held-out metrics at RL step 0 (after SFT), or None when resumed past it.
+        eval_after: held-out metrics after the last step.
+        plot_path: the PNG written, or None.
+    """
+
+    state: Any
+    history: list
+    eval_before: dict | None
+    eval_after: dict
+    plot_path: str | None
+
+
+class _Problems:
+    """Deterministic problem streams: training draws exclude the held-out prompts."""
+
+    def __init__(self, task, *, seed: int, eval_seed: int, num_eval: int):
+        self.task = task
+        self.seed = seed
+        self.eval = task.sample(np.random.default_rng([eval_seed, _PHASE_EVAL]), num_eval)
+        self._held_out = {p.prompt for p in self.eval}
+
+    def draw(self, phase: int, step: int, round_: int, num: int) -> list:
+        rng = np.random.default_rng([self.seed, phase, step, round_])
+        out = []
+        for _ in range(100):
+            out += [p for p in self.task.sample(rng, 2 * num) if p.prompt not in self._held_out]
+            if len(out) >= num:
+                return out[:num]
+        raise RuntimeError("the task's prompts are almost all held out; lower eval.num_problems")
+
+
+class _Codec:
+    """Text <-> padded token arrays for one tokenizer and fixed lengths."""
+
+    def __init__(self, tokenizer, *, max_prompt_length: int, max_new_tokens: int):
+        self.tok = tokenizer
+        self.max_prompt_length = max_prompt_length
+        self.max_new_tokens = max_new_tokens
+
+    def prompts(self, problems, repeat: int = 1) -> rlvr_steps.PromptBatch:
+        ids = []
+        for p in problems:
+            t = self.tok.encode(p.prompt)
+            if self.tok.bos_id is not None:
+                t = [self.tok.bos_id] + t
+            if len(t) > self.max_prompt_length:
+                raise ValueError(
+                    f"prompt {p.prompt!r} has {len(t)} tokens > max_prompt_length="
+                    f"{self.max_prompt_length}")
+            ids.append(t)
+        tokens, lengths = _left_pad(ids, pad_id=self.tok.pad_id, length=self.max_prompt_length)
+        return rlvr_steps.PromptBatch(tokens=np.repeat(tokens, repeat, axis=0),
+                                      lengths=np.repeat(lengths, repeat, axis=0))
+
+    def demonstrations(self, problems) -> tuple[np.ndarray, np.ndarray]:
+        n = self.max_new_tokens
+        tokens = np.full((len(problems), n), self.tok.pad_id, np.int32)
+        mask = np.zeros((len(problems), n), np.int32)
+        for i, p in enumerate(problems):
+            t = self.tok.encode(p.demonstration or p.answer) + [self.tok.eos_id]
+            if len(t) > n:
+                raise ValueError(f"demonstration {p.demonstration!r} needs {len(t)} tokens "
+                                 f"(eos included) > max_new_tokens={n}")
+            tokens[i, :len(t)] = t
+            mask[i, :len(t)] = 1
+        return tokens, mask
+
+    def completions(self, tokens_bn: np.ndarray, lengths_b: np.ndarray) -> list[str]:
+        return [self.tok.decode(row[:n]) for row, n in zip(tokens_bn.tolist(),
+                                                           lengths_b.tolist())]
+
+
+def _left_pad(ids, *, pad_id, length):
+    from symbiosis_jax import sampling
+
+    return sampling.left_pad(ids, pad_id=pad_id, length=length)
+
+
+def _verify(task, problems, completions, stopped, *, require_stop: bool):
+    rewards, passed = tasks.verify_batch(task, problems, completions)
+    if require_stop:
+        rewards = np.where(stopped, rewards, 0.0).astype(np.float32)
+        passed = passed & stopped
+    return rewards, passed
+
+
+def _tree_shardings(tree, mesh):
+    """Each leaf's sharding; leaves not on `mesh` (e.g. optax step counts) are replicated."""
+    rep = parallel.replicated(mesh)
+
+    def one(x):
+        s = x.sharding
+        return s if isinstance(s, jax.sharding.NamedSharding) and s.mesh == mesh else rep
+
+    return jax.tree.map(one, tree)
+
+
+class _Runner:
+    """Builds the model, mesh and jitted steps from a config; used by `train` and `evaluate`."""
+
+    def __init__(self, config: ml_collections.ConfigDict):
+        validate_config(config)
+        self.config = config
+        c = config
+        self.task = tasks.make_task(c.task.name, **dict(c.task.get("kwargs", {})))
+        self.tokenizer = models.load_tokenizer(c.tokenizer)
+        self.codec = _Codec(self.tokenizer, max_prompt_length=c.max_prompt_length,
+                            max_new_tokens=c.max_new_tokens)
+        self.problems = _Problems(self.task, seed=c.seed, eval_seed=c.eval.seed,
+                                  num_eval=c.eval.num_problems)
+        self.mesh = parallel.make_mesh(parallel.mesh_axes_from_config(c.mesh))
+        self.batch_sharding = parallel.batch_sharding(self.mesh)
+        self.replicated = parallel.replicated(self.mesh)
+        mcfg = models.TransformerConfig(vocab_size=self.tokenizer.vocab_size,
+                                        **dict(c.model))
+        self.model_config = mcfg
+        key = jax.random.key(c.seed)
+        self.key_init, self.key_sft, self.key_sample, self.key_update, self.key_eval = (
+            jax.random.split(key, 5))
+        init_seed = int(jax.random.randint(self.key_init, (), 0, 2**31 - 1))
+        with nnx.use_eager_sharding(False):
+            model = parallel.create_sharded_model(
+                lambda: models.Transformer(mcfg, rngs=nnx.Rngs(init_seed)), self.mesh)
+        self.graphdef, params = nnx.split(model)
+        self.init_params = params
+        self.param_shardings = _tree_shardings(params, self.mesh)
+
+        loss_name, loss_kwargs, normalize_std = loss_settings(c)
+        self.loss_fn = functools.partial(LOSSES[loss_name], **loss_kwargs)
+        self.use_reference = bool(loss_kwargs.get("beta", 0.0) > 0 or c.rl.track_reference_kl)
+        self.settings = rlvr_steps.StepSettings(
+            group_size=c.rl.group_size, num_iterations=c.rl.num_iterations,
+            num_minibatches=c.rl.num_minibatches, temperature=float(c.rl.temperature),
+            normalize_std=normalize_std, use_reference=self.use_reference,
+            max_new_tokens=c.max_new_tokens, eos_id=self.tokenizer.eos_id,
+            pad_id=self.tokenizer.pad_id)
+        self.optimizer = training.make_optimizer(c.optimizer)
+        self._build_jits()
+
+    def _build_jits(self):
+        gd, settings = self.graphdef, self.settings
+        bs, rep, ps = self.batch_sharding, self.replicated, self.param_shardings
+
+        def sample(params, key, prompts, greedy):
+            out = rlvr_steps.sample_rollouts(gd, params, key, prompts, settings=settings,
+                                             greedy=greedy)
+            return out
+
+        prompt_sh = rlvr_steps.PromptBatch(tokens=bs, lengths=bs)
+        self._sample = {
+            greedy: jax.jit(functools.partial(sample, greedy=greedy),
+                            in_shardings=(ps, rep, prompt_sh), out_shardings=bs)
+            for greedy in (False, True)}
+
+        c = self.config
+        sft_opt = training.make_optimizer(ml_collections.ConfigDict(dict(
+            learning_rate=c.sft.learning_rate, schedule="cosine",
+            warmup_steps=min(c.sft.warmup_steps, max(c.sft.num_steps - 1, 0)),
+            total_steps=max(c.sft.num_steps, 1), min_lr_ratio=0.1,
+            max_grad_norm=c.sft.max_grad_norm)))
+        self.sft_optimizer = sft_opt
+        sft_opt_state = jax.jit(sft_opt.init)(self.init_params)
+        sft_os = _tree_shardings(sft_opt_state, self.mesh)
+        sft_sh = rlvr_steps.SFTBatch(prompt_tokens=bs, prompt_lengths=bs,
+                                     completion_tokens=bs, completion_mask=bs)
+        self._sft_init = jax.jit(sft_opt.init, out_shardings=sft_os)
+        self._sft_step = jax.jit(functools.partial(rlvr_steps.sft_step, gd, sft_opt),
+                                 in_shardings=(ps, sft_os, sft_sh),
+                                 out_shardings=(ps, sft_os, rep), donate_argnums=(0, 1))
+
+        opt_state = jax.jit(self.optimizer.init)(self.init_params)
+        self.opt_shardings = _tree_shardings(opt_state, self.mesh)
+        self.state_shardings = rlvr_steps.TrainState(
+            step=rep, params=ps, opt_state=self.opt_shardings,
+            ref_params=ps if self.use_reference else {})
+        self._opt_init = jax.jit(self.optimizer.init, out_shardings=self.opt_shardings)
+        roll_sh = rlvr_steps.RolloutBatch(prompt_tokens=bs, prompt_lengths=bs,
+                                          completion_tokens=bs, completion_mask=bs,
+                                          sample_logp=bs, rewards=bs)
+        self._update = jax.jit(
+            functools.partial(rlvr_steps.rl_update, gd, self.optimizer, self.loss_fn, settings),
+            in_shardings=(self.state_shardings, roll_sh, rep),
+            out_shardings=(self.state_shardings, rep), donate_argnums=(0,))
+
+    # -- phases ---------------------------------------------------------------------------
+
+    def put(self, tree):
+        return jax.device_put(tree, self.batch_sharding)
+
+    def sample(self, params, key, prompts, *, greedy=False):
+        return self._sample[greedy](params, key, self.put(prompts))
+
+    def run_sft(self, params, *, log_fn=None):
+        c = self.config.sft
+        if c.num_steps <= 0:
+            return params
+        opt_state = self._sft_init(params)
+        params = jax.tree.map(jnp.copy, params)  # the init params stay valid (not donated)
+        for step in range(c.num_steps):
+            problems = self.problems.draw(_PHASE_SFT, step, 0, c.batch_size)
+            prompts = self.codec.prompts(problems)
+            demo, mask = self.codec.demonstrations(problems)
+            batch = rlvr_steps.SFTBatch(prompt_tokens=prompts.tokens,
+                                        prompt_lengths=prompts.lengths,
+                                        completion_tokens=demo, completion_mask=mask)
+            params, opt_state, metrics = self._sft_step(params, opt_state, self.put(batch))
+            if log_fn is not None:
+                log_fn(step, metrics)
+        return params
+
+    def evaluate(self, params) -> dict:
+        """Held-out greedy pass@1, sampled pass@1 and pass@k (k = eval.pass_k)."""
+        c = self.config
+        problems = self.problems.eval
+        prompts = self.codec.prompts(problems)
+        out = self.sample(params, self.key_eval, prompts, greedy=True)
+        stopped = np.asarray(out.stopped)
+        comps = self.codec.completions(np.asarray(out.tokens), np.asarray(out.lengths))
+        _, passed = _verify(self.task, problems, comps, stopped,
+                            require_stop=c.rl.require_stop)
+        result = {"eval/pass@1": float(np.mean(passed)),
+                  "eval/response_length": float(np.mean(np.asarray(out.lengths)))}
+        k = c.eval.pass_k
+        if k >= 1:
+            prompts_k = self.codec.prompts(problems, repeat=k)
+            out = self.sample(params, jax.random.fold_in(self.key_eval, 1), prompts_k)
+            comps = self.codec.completions(np.asarray(out.tokens), np.asarray(out.lengths))
+            _, passed_k = _verify(self.task, [p for p in problems for _ in range(k)], comps,
+                                  np.asarray(out.stopped), require_stop=c.rl.require_stop)
+            passed_k = passed_k.reshape(len(problems), k)
+            result["eval/pass@1_sampled"] = float(np.mean(passed_k))
+            result[f"eval/pass@{k}"] = float(np.mean(np.any(passed_k, axis=1)))
+        return result
+
+    def rollouts(self, params, step: int):
+        """Samples, verifies and (optionally) filters one RL batch; returns (batch, metrics)."""
+        c = self.config.rl
+        g, p_num = c.group_size, c.num_prompts
+        kept, dropped = [], []
+        t_sample = t_verify = 0.0
+        stats = {"reward_sum": 0.0, "pass_sum": 0.0, "length_sum": 0.0, "stopped_sum": 0.0,
+                 "num": 0}
+        rounds = 1 + (c.max_refill_rounds if c.dynamic_sampling else 0)
+        for round_ in range(rounds):
+            problems = self.problems.draw(_PHASE_RL, step, round_, p_num)
+            prompts = self.codec.prompts(problems, repeat=g)
+            t0 = time.perf_counter()
+            key = jax.random.fold_in(jax.random.fold_in(self.key_sample, step), round_)
+            out = self.sample(params, key, prompts)
+            out = jax.device_get(out)
+            t1 = time.perf_counter()
+            comps = self.codec.completions(out.tokens, out.lengths)
+            rewards, passed = _verify(self.task, [q for q in problems for _ in range(g)],
+                                      comps, out.stopped, require_stop=c.require_stop)
+            t_verify += time.perf_counter() - t1
+            t_sample += t1 - t0
+            if round_ == 0:
+                stats.update(reward_sum=float(rewards.sum()), pass_sum=float(passed.sum()),
+                             length_sum=float(out.lengths.sum()),
+                             stopped_sum=float(out.stopped.sum()), num=len(rewards))
+            for i in range(p_num):
+                rows = slice(i * g, (i + 1) * g)
+                group = (prompts.tokens[rows], prompts.lengths[rows], out.tokens[rows],
+                         out.completion_mask[rows], out.logprobs[rows], rewards[rows],
+                         out.lengths[rows])
+                zero_var = bool(np.all(rewards[rows] == rewards[rows][0]))
+                (dropped if (c.dynamic_sampling and zero_var) else kept).append(group)
+            if len(kept) >= p_num:
+                break
+        groups = (kept + dropped)[:p_num]
+        cols = [np.concatenate(x) for x in zip(*groups)]
+        rewards = cols[5]
+        if c.overlong_buffer > 0:
+            rewards = rewards + np.asarray(advantages_overlong(
+                cols[6], max_length=self.config.max_new_tokens,
+                buffer_length=c.overlong_buffer))
+        batch = rlvr_steps.RolloutBatch(
+            prompt_tokens=cols[0], prompt_lengths=cols[1], completion_tokens=cols[2],
+            completion_mask=cols[3], sample_logp=cols[4], rewards=rewards.astype(np.float32))
+        n = max(stats["num"], 1)
+        metrics = {"reward_mean": stats["reward_sum"] / n, "train/pass@1": stats["pass_sum"] / n,
+                   "response_length": stats["length_sum"] / n,
+                   "stop_fraction": stats["stopped_sum"] / n,
+                   "time/sample": t_sample, "time/verify": t_verify,
+                   "sampling_rounds": round_ + 1,
+                   "kept_groups": min(len(kept), p_num)}
+        return batch, metrics
+
+    def init_state(self, params):
+        ref = jax.tree.map(jnp.copy, params) if self.use_reference else {}
+        return rlvr_steps.TrainState(
+            step=jax.device_put(jnp.zeros((), jnp.int32), self.replicated),
+            params=params, opt_state=self._opt_init(params), ref_params=ref)
+
+    def update(self, state, batch, step: int):
+        key = jax.random.fold_in(self.key_update, step)
+        return self._update(state, self.put(batch), key)
+
+
+def advantages_overlong(lengths, *, max_length, buffer_length):
+    """DAPO's soft overlong penalty `[B]` (see `losses.overlong_reward_shaping`)."""
+    from symbiosis_jax import losses
+
+    return losses.overlong_reward_shaping(jnp.asarray(lengths), max_length=max_length,
+                                                  buffer_length=buffer_length)
+
+
+def _write_plot(records, path) -> str | None:
+    """Held-out pass@1 and entropy against the RL step, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ev = [r for r in records if "eval/pass@1" in r]
+    tr = [r for r in records if "entropy" in r]
+    if not ev:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    axes[0].plot([r["step"] for r in ev], [r["eval/pass@1"] for r in ev], "o-",
+                 label="held-out pass@1 (greedy)")
+    k_keys = [k for k in ev[-1] if k.startswith("eval/pass@") and k[10:].isdigit()
+              and k != "eval/pass@1"]
+    for k in k_keys:
+        axes[0].plot([r["step"] for r in ev if k in r], [r[k] for r in ev if k in r], "s--",
+                     label=f"held-out {k[5:]}")
+    axes[0].set_xlabel("RL step")
+    axes[0].set_ylim(-0.02, 1.02)
+    axes[0].legend(fontsize=8)
+    axes[0].grid(alpha=0.3)
+    if tr:
+        axes[1].plot([r["step"] for r in tr], [r["entropy"] for r in tr])
+    axes[1].set_xlabel("RL step")
+    axes[1].set_ylabel("policy entropy (nats/token)")
+    axes[1].grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def _metadata(config, step: int) -> dict:
+    return {"step": step, "data_position": {"rl_step": step}, "config": config.to_dict()}
+
+
+def train(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = False
+          ) -> RLVRResult:
+    """Runs SFT warm-start (optional) then RLVR from `config`; see the module docstring.
+
+    Args:
+        config: an RLVR config (`configs/rlvr_common.py`); validated before anything compiles.
+        workdir: where metrics (`metrics.jsonl`, `tb/`), checkpoints (`checkpoints/`) and the plot
+            (`curves.png`) go.
+        resume: continue from the latest checkpoint in `workdir` (exactly: same final
+            parameters as an uninterrupted run).
+
+    Returns:
+        An `RLVRResult`.
+    """
+    validate_config(config)
+    os.makedirs(workdir, exist_ok=True)
+    runner = _Runner(config)
+    c = config
+    ckpt = training.Checkpointer(os.path.join(workdir, "checkpoints"),
+                                 max_to_keep=c.checkpoint.max_to_keep)
+    writer = training.MetricsWriter(workdir, use_tensorboard=c.log.tensorboard, append=resume)
+    history: list = []
+
+    def log(step, metrics):
+        history.append(writer.write(step, metrics))
+
+    start = 0
+    eval_before = None
+    latest = ckpt.latest_step() if resume else None
+    if latest is not None:
+        target = runner.init_state(runner.init_params)
+        state, meta = ckpt.restore(latest, target=target)
+        start = int(meta["data_position"]["rl_step"])
+        print(f"[rlvr] resumed from {ckpt.directory} at RL step {start}", flush=True)
+    else:
+        if resume:
+            print(f"[rlvr] no checkpoint in {ckpt.directory}; starting fresh", flush=True)
+        params = runner.init_params
+        if c.sft.num_steps > 0:
+            ev0 = runner.evaluate(params)
+            print(f"[rlvr] before SFT: held-out pass@1 {ev0['eval/pass@1']:.1%}", flush=True)
+            t0 = time.perf_counter()
+            params = runner.run_sft(params, log_fn=lambda s, m: (
+                log(-c.sft.num_steps + s, m) if s % 10 == 0 or s == c.sft.num_steps - 1
+                else None))
+            print(f"[rlvr] SFT: {c.sft.num_steps} steps in {time.perf_counter() - t0:.1f}s",
+                  flush=True)
+        state = runner.init_state(params)
+        eval_before = runner.evaluate(state.params)
+        log(0, eval_before)
+        print(f"[rlvr] RL step 0: held-out pass@1 {eval_before['eval/pass@1']:.1%}", flush=True)
+        ckpt.save(0, state, _metadata(c, 0))
+
+    bar = training.ProgressBar(c.rl.num_steps, initial=start, enabled=c.log.progress_bar,
+                               keys=("reward_mean", "eval/pass@1", "entropy"), desc="rlvr")
+    last_eval = None
+    for step in range(start, c.rl.num_steps):
+        t_step = time.perf_counter()
+        batch, metrics = runner.rollouts(state.params, step)
+        t0 = time.perf_counter()
+        state, update_metrics = runner.update(state, batch, step)
+        update_metrics = jax.device_get(update_metrics)
+        metrics["time/update"] = time.perf_counter() - t0
+        metrics.update({k: float(v) for k, v in update_metrics.items()})
+        metrics["time/step"] = time.perf_counter() - t_step
+        done = step + 1
+        if done % c.eval.every == 0 or done == c.rl.num_steps:
+            t0 = time.perf_counter()
+            last_eval = runner.evaluate(state.params)
+            metrics.update(last_eval)
+            metrics["time/eval"] = time.perf_counter() - t0
+        log(done, metrics)
+        bar.update(1, metrics)
+        if done % c.checkpoint.every == 0 or done == c.rl.num_steps:
+            ckpt.save(done, state, _metadata(c, done))
+    bar.close() if hasattr(bar, "close") else None
+    ckpt.close()
+    if last_eval is None:
+        last_eval = runner.evaluate(state.params)
+    writer.close()
+    plot_path = None
+    if c.log.plot:
+        records = training.read_jsonl(writer.path)
+        plot_path = _write_plot([r for r in records if r["step"] >= 0],
+                                os.path.join(workdir, "curves.png"))
+    before = "n/a (resumed)" if eval_before is None else f"{eval_before['eval/pass@1']:.1%}"
+    print(f"[rlvr] held-out pass@1 (greedy): before RL {before} -> after RL "
+          f"{last_eval['eval/pass@1']:.1%}; plot: {plot_path}", flush=True)
+    return RLVRResult(state=state, history=history, eval_before=eval_before,
+                      eval_after=last_eval, plot_path=plot_path)
+
+
+def evaluate(config: ml_collections.ConfigDict, params) -> dict:
+    """Held-out metrics of `params` on `config`'s task (greedy pass@1, pass@k)."""
+    return _Runner(config).evaluate(params)

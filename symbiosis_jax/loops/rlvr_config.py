@@ -1,0 +1,118 @@
+"""Validation of RLVR configs and the choice of loss, before anything is built or compiled.
+
+Every check raises a `ValueError` naming the config field and what is allowed, e.g.
+`config.rl.loss='ppo' is not one of ('grpo', 'dapo', 'gspo', 'dr_grpo')`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import jax
+
+from symbiosis_jax import losses, tasks, training
+
+LOSSES = {
+    "grpo": losses.grpo_loss,
+    "dapo": losses.dapo_loss,
+    "gspo": losses.gspo_loss,
+    "dr_grpo": losses.dr_grpo_loss,
+}
+
+# Dr. GRPO (arXiv:2503.20783) drops the std normalisation of the group advantage.
+_DEFAULT_NORMALIZE_STD = {"grpo": True, "dapo": True, "gspo": True, "dr_grpo": False}
+
+
+def _loss_params(loss: str) -> set[str]:
+    sig = inspect.signature(LOSSES[loss])
+    return {n for n, p in sig.parameters.items() if p.kind == p.KEYWORD_ONLY}
+
+
+def loss_settings(config) -> tuple[str, dict, bool]:
+    """Returns `(loss name, loss keyword arguments, normalize_std)` from `config.rl`."""
+    rl = config.rl
+    kwargs = dict(rl.get("loss_kwargs", {}) or {})
+    kwargs.pop("ref_logp", None)
+    normalize_std = rl.get("normalize_std", None)
+    if normalize_std is None:
+        normalize_std = _DEFAULT_NORMALIZE_STD[rl.loss]
+    return rl.loss, kwargs, bool(normalize_std)
+
+
+def _need(cond: bool, msg: str) -> None:
+    if not cond:
+        raise ValueError(msg)
+
+
+def _int_at_least(name: str, value: Any, low: int) -> None:
+    _need(isinstance(value, int) and not isinstance(value, bool) and value >= low,
+          f"config.{name}={value!r} must be an int >= {low}")
+
+
+def validate_config(config) -> None:
+    """Checks an RLVR config; raises `ValueError` naming the first bad field.
+
+    Checks the loop name, task (name and arguments), loss (name and keyword arguments), sizes
+    (positive; `group_size >= 2` when advantages are std-normalised; batches divisible into
+    minibatches), sampling temperature, DAPO settings, evaluation, checkpoint, optimizer and mesh.
+    """
+    _need(config.get("loop", "rlvr") == "rlvr", f"config.loop={config.get('loop')!r} is not 'rlvr'")
+    task = config.task
+    _need(task.name in tasks.TASKS,
+          f"config.task.name={task.name!r} is not one of {tuple(tasks.TASKS)}")
+    tasks.make_task(task.name, **dict(task.get("kwargs", {}) or {}))  # validates arguments
+    rl = config.rl
+    _need(rl.loss in LOSSES, f"config.rl.loss={rl.loss!r} is not one of {tuple(LOSSES)}")
+    allowed = _loss_params(rl.loss)
+    for k in dict(rl.get("loss_kwargs", {}) or {}):
+        _need(k in allowed, f"config.rl.loss_kwargs has {k!r}, which {rl.loss}_loss does not "
+                            f"take; allowed: {sorted(allowed - {'ref_logp'})}")
+    for name in ("max_prompt_length", "max_new_tokens"):
+        _int_at_least(name, config[name], 1)
+    for name in ("num_steps", "num_prompts", "group_size", "num_iterations", "num_minibatches"):
+        _int_at_least(f"rl.{name}", rl[name], 1)
+    _int_at_least("rl.max_refill_rounds", rl.max_refill_rounds, 0)
+    _int_at_least("rl.overlong_buffer", rl.overlong_buffer, 0)
+    _need(rl.overlong_buffer <= config.max_new_tokens,
+          f"config.rl.overlong_buffer={rl.overlong_buffer} must be <= max_new_tokens="
+          f"{config.max_new_tokens}")
+    _, _, normalize_std = loss_settings(config)
+    _need(not (normalize_std and rl.group_size < 2),
+          f"config.rl.group_size={rl.group_size} must be >= 2 when advantages are divided by "
+          "the group std (normalize_std=True)")
+    batch = rl.num_prompts * rl.group_size
+    _need(batch % rl.num_minibatches == 0,
+          f"config.rl.num_prompts * group_size = {batch} must be divisible by "
+          f"config.rl.num_minibatches={rl.num_minibatches}")
+    _need(isinstance(rl.temperature, (int, float)) and rl.temperature > 0,
+          f"config.rl.temperature={rl.temperature!r} must be > 0")
+    sft = config.sft
+    _int_at_least("sft.num_steps", sft.num_steps, 0)
+    _int_at_least("sft.batch_size", sft.batch_size, 1)
+    _int_at_least("sft.warmup_steps", sft.warmup_steps, 0)
+    _need(sft.learning_rate > 0, f"config.sft.learning_rate={sft.learning_rate!r} must be > 0")
+    ev = config.eval
+    _int_at_least("eval.every", ev.every, 1)
+    _int_at_least("eval.num_problems", ev.num_problems, 1)
+    _int_at_least("eval.pass_k", ev.pass_k, 0)
+    _int_at_least("checkpoint.every", config.checkpoint.every, 1)
+    _int_at_least("checkpoint.max_to_keep", config.checkpoint.max_to_keep, 1)
+    training.validate_optimizer_config(config.optimizer)
+    for name, value in dict(config.model).items():
+        if isinstance(value, int):
+            _int_at_least(f"model.{name}", value, 1)
+    from symbiosis_jax import parallel
+
+    axes = parallel.resolve_axes(parallel.mesh_axes_from_config(config.mesh),
+                                 jax.device_count())
+    data = 1
+    for name, size in axes:
+        if name in ("data", "fsdp"):
+            data *= size
+    for name, size in (("rl.num_prompts * rl.group_size", batch),
+                       ("sft.batch_size", sft.batch_size),
+                       ("eval.num_problems", ev.num_problems)):
+        _need(size % data == 0,
+              f"config.{name} = {size} must be divisible by the data-parallel size {data} "
+              "(mesh data * fsdp)")
