@@ -157,8 +157,15 @@ class Checkpointer:
             enable_async_checkpointing=async_save,
             cleanup_tmp_directories=True,
         )
+        # Handlers are given up front so a fresh process (resume) can read
+        # metadata before it has saved or restored anything.
         self._manager = ocp.CheckpointManager(
-            self.directory, item_names=("state", "metadata"), options=options
+            self.directory,
+            item_handlers={
+                "state": ocp.StandardCheckpointHandler(),
+                "metadata": ocp.JsonCheckpointHandler(),
+            },
+            options=options,
         )
 
     def save(
