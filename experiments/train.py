@@ -59,6 +59,37 @@ def define_flags(flag_values: flags.FlagValues, argv: Sequence[str] | None = Non
     )
 
 
+def check_overrides(argv: Sequence[str]) -> None:
+    """Checks every ``--config.a.b=v`` names an existing field, before absl parses.
+
+    ml_collections reports a missing field as a bare ``KeyError`` deep in flag
+    parsing; this gives ``ValueError`` naming the flag and the fields that exist.
+    """
+    spec = _default_config_path()
+    dotted = []
+    for arg in argv[1:]:
+        if arg.startswith("--config="):
+            spec = arg.split("=", 1)[1]
+        elif arg.startswith("--config."):
+            dotted.append(arg[len("--config.") :].split("=", 1)[0])
+    if not dotted or spec is None or not os.path.exists(spec.partition(":")[0]):
+        return
+    from symbiosis_jax.training import driver
+
+    config = driver.load_config(spec)
+    for path in dotted:
+        node = config
+        parts = path.split(".")
+        for i, part in enumerate(parts):
+            if not hasattr(node, "keys") or part not in node:
+                where = ".".join(parts[:i]) or "config"
+                fields = sorted(node.keys()) if hasattr(node, "keys") else []
+                raise ValueError(
+                    f"--config.{path}: {where} has no field {part!r}; fields: {fields}."
+                )
+            node = node[part]
+
+
 def run_from_flags(flag_values: flags.FlagValues) -> dict:
     """Runs the driver with parsed ``flag_values``; returns the loop's result dict."""
     if flag_values.jax_distributed:
@@ -82,6 +113,7 @@ def main_from_argv(argv: Sequence[str]) -> dict:
 
     Tests and scripts use this instead of a subprocess.
     """
+    check_overrides(argv)
     flag_values = flags.FlagValues()
     define_flags(flag_values, argv)
     rest = flag_values(list(argv))
@@ -99,5 +131,9 @@ def _main(argv: Sequence[str]) -> None:
 
 
 if __name__ == "__main__":
+    try:
+        check_overrides(sys.argv)
+    except ValueError as e:
+        sys.exit(f"error: {e}")
     define_flags(flags.FLAGS)
     app.run(_main, argv=sys.argv)

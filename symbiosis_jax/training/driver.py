@@ -20,6 +20,7 @@ import importlib.util
 import json
 import os
 import pkgutil
+import re
 from collections.abc import Mapping
 from typing import Any, Callable
 
@@ -52,11 +53,22 @@ def register_loop(name: str, train_fn: TrainFn | None = None, *, overwrite: bool
 
 
 def _loop_modules() -> list[str]:
+    """Modules of ``symbiosis_jax/loops/`` defining a top-level ``train`` (read, not imported)."""
     import symbiosis_jax.loops as loops_pkg
 
-    return sorted(
-        m.name for m in pkgutil.iter_modules(loops_pkg.__path__) if not m.name.startswith("_")
-    )
+    names = []
+    for m in pkgutil.iter_modules(loops_pkg.__path__):
+        if m.name.startswith("_") or m.ispkg:
+            continue
+        path = os.path.join(m.module_finder.path, m.name + ".py")
+        try:
+            with open(path, encoding="utf-8") as f:
+                source = f.read()
+        except OSError:
+            continue
+        if re.search(r"^def train\(", source, flags=re.MULTILINE):
+            names.append(m.name)
+    return sorted(names)
 
 
 def known_loops() -> list[str]:
