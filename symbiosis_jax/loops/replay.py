@@ -75,7 +75,8 @@ def replay_add(buffer: ReplayBuffer, samples: PyTree, valid_mask: jax.Array) -> 
     slot = jnp.where(keep, (buffer.insert_pos + rank) % capacity, capacity)  # capacity = dropped
 
     def write(store, new):
-        chex.assert_equal_shape_suffix([store, new], store.ndim - 1)
+        if store.shape[1:] != new.shape[1:]:
+            raise ValueError(f"sample shape {new.shape[1:]} does not match the buffer's {store.shape[1:]}")
         return store.at[slot].set(new.astype(store.dtype), mode="drop")
 
     data = jax.tree.map(write, buffer.data, samples)

@@ -1,0 +1,507 @@
+"""AlphaZero self-play loop on pgx board games (Silver et al., arXiv:1712.01815).
+
+One *iteration* is one jitted function: a batch of ``B`` games is played from the
+start to the end by the network plus tree search (``lax.scan`` over ``T`` moves),
+the positions go into an on-device replay buffer, and ``K`` minibatch updates of
+the AlphaZero loss follow (a second ``lax.scan``). Self-play games and training
+minibatches are sharded over the ``data`` axis of the mesh from the config; the
+parameters are replicated.
+
+Move selection follows a temperature schedule: for the first
+``selfplay.temperature_moves`` moves of a game the action is the search's
+exploratory choice (sampled); afterwards it is the most visited action. An optional
+resignation rule ends a game when the root value of the player to move falls
+below ``selfplay.resign_threshold`` (a fraction of games never resigns, to keep
+the targets honest).
+
+``train(config, *, workdir, resume=False)`` is the driver called by
+``experiments/train.py``; the pieces (``validate_config``, ``make_env``,
+``init_train_state``, ``make_iteration_fn``, ``search_agent``) are importable so
+tests, notebooks and benchmarks use them directly.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from typing import Any, Callable, NamedTuple
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from flax import nnx
+
+from symbiosis_jax.loops import replay as replay_lib
+from symbiosis_jax.loops.alphazero_search import GAMES, make_search_fn, pure_mcts_agent, validate_search_config
+
+Params = Any
+
+
+@flax.struct.dataclass
+class TrainState:
+    """Everything an iteration reads and writes; checkpointed whole for exact resume.
+
+    Attributes:
+        params: network parameters (an ``nnx.State``).
+        opt_state: optax state.
+        replay: the replay buffer of ``Sample``s.
+        iteration: ``[]`` int32, number of completed iterations.
+    """
+
+    params: Params
+    opt_state: Any
+    replay: replay_lib.ReplayBuffer
+    iteration: jax.Array
+
+
+@flax.struct.dataclass
+class Sample:
+    """One training position.
+
+    Attributes:
+        observation: ``[...]`` network input for the player to move.
+        legal_action_mask: ``[A]`` bool, True = legal.
+        target_policy: ``[A]`` search policy.
+        target_value: ``[]`` final outcome for the player to move, in ``{-1, 0, 1}``.
+    """
+
+    observation: jax.Array
+    legal_action_mask: jax.Array
+    target_policy: jax.Array
+    target_value: jax.Array
+
+
+class _MoveCarry(NamedTuple):
+    state: Any  # batched pgx state [B]
+    done: jax.Array  # [B] bool, game over (terminated or resigned) before this move
+    total_rewards: jax.Array  # [B, 2] accumulated rewards per player id
+
+
+# ----------------------------------------------------------------------------- config
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+    """Checks every field the loop reads and raises a clear ``ValueError`` before compiling.
+
+    Raises:
+        ValueError: unknown game or network, non-positive sizes, a search that does not
+            fit its tree, a batch not divisible by the data-parallel size, and so on.
+    """
+    if config.game not in GAMES:
+        raise ValueError(f"config.game={config.game!r} is not one of {tuple(sorted(GAMES))}")
+    from symbiosis_jax.networks import NETWORKS
+
+    if config.network.name not in NETWORKS:
+        raise ValueError(f"config.network.name={config.network.name!r} is not one of {tuple(sorted(NETWORKS))}")
+    positive = {
+        "selfplay.batch_size": config.selfplay.batch_size,
+        "selfplay.max_num_steps": config.selfplay.max_num_steps,
+        "replay.capacity": config.replay.capacity,
+        "train.num_iterations": config.train.num_iterations,
+        "train.updates_per_iteration": config.train.updates_per_iteration,
+        "train.batch_size": config.train.batch_size,
+        "eval.num_games": config.eval.num_games,
+    }
+    for name, value in positive.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"config.{name}={value!r} must be a positive int")
+    if config.selfplay.temperature_moves < 0:
+        raise ValueError(f"config.selfplay.temperature_moves={config.selfplay.temperature_moves} must be >= 0")
+    if not -1.0 <= config.selfplay.resign_threshold <= 1.0:
+        raise ValueError(f"config.selfplay.resign_threshold={config.selfplay.resign_threshold} must be in [-1, 1]")
+    if not 0.0 <= config.selfplay.resign_disabled_fraction <= 1.0:
+        raise ValueError(
+            f"config.selfplay.resign_disabled_fraction={config.selfplay.resign_disabled_fraction} must be in [0, 1]"
+        )
+    if not isinstance(config.eval.every, int) or config.eval.every < 0:
+        raise ValueError(f"config.eval.every={config.eval.every!r} must be an int >= 0 (0 disables evaluation)")
+    if config.eval.every_reply and config.game != "tic_tac_toe":
+        raise ValueError("config.eval.every_reply=True exists only for config.game='tic_tac_toe'")
+    if config.eval.num_games % 2:
+        raise ValueError(f"config.eval.num_games={config.eval.num_games} must be even (both sides play)")
+    validate_search_config(config.search)
+    for opponent in config.eval.opponents:
+        if opponent not in ("random", "mcts", "minimax", "network"):
+            raise ValueError(
+                f"config.eval.opponents contains {opponent!r}; allowed: ('random', 'mcts', 'minimax', 'network')"
+            )
+        if opponent == "minimax" and config.game != "tic_tac_toe":
+            raise ValueError("config.eval.opponents: 'minimax' exists only for config.game='tic_tac_toe'")
+    if config.eval.baseline_num_simulations <= 0:
+        raise ValueError(f"config.eval.baseline_num_simulations={config.eval.baseline_num_simulations} must be > 0")
+
+
+def _data_size(config, mesh) -> int:
+    sizes = dict(zip(mesh.axis_names, mesh.axis_sizes))
+    return sizes.get("data", 1)
+
+
+def _check_divisible(config, mesh) -> None:
+    size = _data_size(config, mesh)
+    for name in ("selfplay.batch_size", "train.batch_size"):
+        value = config.selfplay.batch_size if name.startswith("selfplay") else config.train.batch_size
+        if value % size:
+            raise ValueError(f"config.{name}={value} must be divisible by the mesh's data axis size {size}")
+
+
+# ----------------------------------------------------------------------------- pieces
+
+
+def make_env(config: ml_collections.ConfigDict):
+    """The pgx environment of ``config.game``."""
+    import pgx
+
+    return pgx.make(config.game)
+
+
+def make_model(config: ml_collections.ConfigDict, env) -> nnx.Module:
+    """The policy-value network of ``config.network`` for ``env``, initialised from ``config.seed``."""
+    from symbiosis_jax.networks import make_network
+
+    kwargs = {k: v for k, v in config.network.items() if k != "name"}
+    obs_shape = env.observation_shape
+    return make_network(
+        config.network.name, obs_shape=obs_shape, num_actions=env.num_actions, seed=config.seed, **kwargs
+    )
+
+
+def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
+    from symbiosis_jax.training import make_optimizer as _make
+
+    return _make(config.optimizer)
+
+
+def init_train_state(config: ml_collections.ConfigDict, env, graphdef=None) -> tuple[Any, TrainState]:
+    """Initial network, optimizer state and empty replay buffer.
+
+    Returns:
+        ``(graphdef, train_state)``.
+    """
+    model = make_model(config, env)
+    graphdef, params = nnx.split(model)
+    opt_state = make_optimizer(config).init(params)
+    obs_shape = env.observation_shape
+    example = Sample(
+        observation=jnp.zeros(obs_shape, jnp.float32),
+        legal_action_mask=jnp.zeros((env.num_actions,), bool),
+        target_policy=jnp.zeros((env.num_actions,), jnp.float32),
+        target_value=jnp.zeros((), jnp.float32),
+    )
+    buffer = replay_lib.replay_init(example, capacity=config.replay.capacity)
+    return graphdef, TrainState(params=params, opt_state=opt_state, replay=buffer, iteration=jnp.int32(0))
+
+
+def apply_fn(graphdef, params, obs):
+    """Network forward pass as a pure function: ``obs [B, ...] -> (logits [B, A], value [B])``."""
+    return nnx.merge(graphdef, params)(obs)
+
+
+def selfplay(key: jax.Array, params: Params, *, graphdef, env, search_fn, config) -> tuple[Sample, jax.Array, dict]:
+    """Plays ``selfplay.batch_size`` games to the end with the network plus search.
+
+    Args:
+        key: PRNG key.
+        params: network parameters.
+        graphdef: the network's NNX graph definition.
+        env: pgx environment.
+        search_fn: ``(key, params, state) -> SearchResult`` (see ``alphazero_search``).
+        config: the experiment config.
+
+    Returns:
+        ``(samples, valid, stats)``: ``Sample`` with ``[T, B, ...]`` fields, ``valid [T, B]``
+        bool (False after a game ended) and scalar statistics.
+    """
+    cfg = config.selfplay
+    num_games = cfg.batch_size
+    init_key, noresign_key, key = jax.random.split(key, 3)
+    state = jax.vmap(env.init)(jax.random.split(init_key, num_games))
+    may_resign = jax.random.uniform(noresign_key, (num_games,)) >= cfg.resign_disabled_fraction
+    resign_on = cfg.resign_threshold > -1.0
+
+    def body(carry: _MoveCarry, t):
+        state, done, total = carry
+        search_key, act_key = jax.random.split(jax.random.fold_in(key, t))
+        result = search_fn(search_key, params, state)
+        explore = t < cfg.temperature_moves
+        # After the temperature moves: the most visited action (PUCT) or the argmax
+        # of the improved policy (Gumbel), both deterministic.
+        greedy_scores = result.visit_counts if config.search.algorithm == "puct" else result.policy
+        greedy = jnp.argmax(jnp.where(state.legal_action_mask, greedy_scores, -1), axis=-1)
+        action = jnp.where(explore, result.action, greedy).astype(jnp.int32)
+        player = state.current_player
+        sample = Sample(
+            observation=state.observation.astype(jnp.float32),
+            legal_action_mask=state.legal_action_mask,
+            target_policy=result.policy,
+            target_value=jnp.zeros((num_games,), jnp.float32),
+        )
+        alive = ~(done | state.terminated)
+        resigns = alive & may_resign & resign_on & (result.root_value < cfg.resign_threshold)
+        resign_rewards = jnp.where(
+            jax.nn.one_hot(player, 2, dtype=bool), -1.0, 1.0
+        ) * resigns[:, None].astype(jnp.float32)
+        next_state = jax.vmap(env.step)(state, action)
+        step_rewards = jnp.where(resigns[:, None], 0.0, next_state.rewards) * alive[:, None].astype(jnp.float32)
+        total = total + step_rewards + resign_rewards
+        next_done = done | state.terminated | resigns | next_state.terminated
+        out = (sample, alive, player, resigns, result.root_value)
+        return _MoveCarry(next_state, next_done, total), out
+
+    carry = _MoveCarry(state, jnp.zeros((num_games,), bool), jnp.zeros((num_games, 2), jnp.float32))
+    carry, (samples, valid, players, resigns, root_values) = jax.lax.scan(
+        body, carry, jnp.arange(cfg.max_num_steps)
+    )
+    # The outcome for the player who was to move at each position.
+    outcome_tb = jnp.take_along_axis(
+        jnp.broadcast_to(carry.total_rewards[None], (cfg.max_num_steps, num_games, 2)), players[..., None], axis=-1
+    )[..., 0]
+    samples = samples.replace(target_value=outcome_tb)
+    lengths = jnp.sum(valid, axis=0)
+    stats = {
+        "selfplay/game_length": jnp.mean(lengths.astype(jnp.float32)),
+        "selfplay/finished_fraction": jnp.mean((carry.done | carry.state.terminated).astype(jnp.float32)),
+        "selfplay/resign_fraction": jnp.mean(jnp.any(resigns, axis=0).astype(jnp.float32)),
+        "selfplay/first_player_score": jnp.mean(carry.total_rewards[:, 0]),
+        "selfplay/num_positions": jnp.sum(valid.astype(jnp.int32)),
+    }
+    return samples, valid, stats
+
+
+def make_iteration_fn(config, env, graphdef, mesh) -> Callable[[jax.Array, TrainState], tuple[TrainState, dict]]:
+    """Builds the jitted iteration: self-play, replay insertion, ``K`` updates.
+
+    Returns:
+        ``iteration_fn(key, train_state) -> (train_state, metrics)``; the key of the
+        iteration is ``fold_in(key, train_state.iteration)``.
+    """
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    from symbiosis_jax.losses.alphazero import alphazero_loss
+
+    optimizer = make_optimizer(config)
+    search_fn = make_search_fn(config.search, env, functools.partial(apply_fn, graphdef))
+    data = NamedSharding(mesh, PartitionSpec("data"))
+    cfg = config.train
+
+    def loss_fn(params, batch: Sample):
+        logits, value = apply_fn(graphdef, params, batch.observation)
+        return alphazero_loss(
+            logits,
+            value,
+            batch.target_policy,
+            batch.target_value,
+            batch.legal_action_mask,
+            policy_coef=cfg.policy_coef,
+            value_coef=cfg.value_coef,
+        )
+
+    def update(carry, k):
+        params, opt_state, buffer, base_key = carry
+        batch = replay_lib.replay_sample(jax.random.fold_in(base_key, k), buffer, batch_size=cfg.batch_size)
+        batch = jax.lax.with_sharding_constraint(batch, jax.tree.map(lambda _: data, batch))
+        (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        metrics["grad_norm"] = optax.global_norm(grads)
+        return (params, opt_state, buffer, base_key), metrics
+
+    def iteration(key, ts: TrainState):
+        it_key = jax.random.fold_in(key, ts.iteration)
+        play_key, train_key = jax.random.split(it_key)
+        samples, valid, stats = selfplay(
+            play_key, ts.params, graphdef=graphdef, env=env, search_fn=_sharded(search_fn, data), config=config
+        )
+        flat = jax.tree.map(lambda x: x.reshape((-1, *x.shape[2:])), samples)
+        buffer = replay_lib.replay_add(ts.replay, flat, valid.reshape(-1))
+        (params, opt_state, buffer, _), metrics = jax.lax.scan(
+            update, (ts.params, ts.opt_state, buffer, train_key), jnp.arange(cfg.updates_per_iteration)
+        )
+        metrics = {f"train/{k}": jnp.mean(v) for k, v in metrics.items()}
+        metrics.update(stats)
+        metrics["replay/size"] = buffer.size
+        new = TrainState(params=params, opt_state=opt_state, replay=buffer, iteration=ts.iteration + 1)
+        return new, metrics
+
+    return jax.jit(iteration, donate_argnums=(1,))
+
+
+def _sharded(search_fn, data_sharding):
+    """Wraps a search so that its batched inputs are laid out over the data axis."""
+
+    def fn(key, params, state):
+        state = jax.lax.with_sharding_constraint(state, jax.tree.map(lambda _: data_sharding, state))
+        return search_fn(key, params, state)
+
+    return fn
+
+
+# ----------------------------------------------------------------------------- agents
+
+
+def search_agent(config, env, graphdef, *, num_simulations: int | None = None, add_noise: bool = False):
+    """The network plus search as an arena agent ``agent_fn(params, key, state)``.
+
+    Without noise the agent is deterministic: Gumbel search with zero Gumbel scale
+    plays its final choice (the most visited action, ties broken by the improved
+    policy); PUCT plays the most visited action.
+
+    Args:
+        config: the experiment config (its ``search`` section).
+        env: pgx environment.
+        graphdef: the network's NNX graph definition.
+        num_simulations: overrides ``config.search.num_simulations`` (and grows the tree).
+        add_noise: keep the root noise of self-play (Gumbel or Dirichlet).
+
+    Returns:
+        ``agent_fn(params, key, state) -> action [B]``.
+    """
+    search_cfg = ml_collections.ConfigDict(config.search.to_dict())
+    if num_simulations is not None:
+        search_cfg.num_simulations = num_simulations
+        search_cfg.num_nodes = max(search_cfg.num_nodes, num_simulations + 1)
+    validate_search_config(search_cfg)
+    search_fn = make_search_fn(search_cfg, env, functools.partial(apply_fn, graphdef), add_noise=add_noise)
+
+    def agent_fn(params, key, state):
+        return search_fn(key, params, state).action
+
+    return agent_fn
+
+
+def make_evaluator(config, env, graphdef) -> Callable[[jax.Array, Params], dict[str, float]]:
+    """Builds ``evaluate(key, params) -> metrics``: the agent against ``config.eval.opponents``.
+
+    Agents are built once, so repeated evaluations reuse the compiled arenas.
+    """
+    from symbiosis_jax.loops import arena
+
+    agent = search_agent(config, env, graphdef)
+    opponents = {}
+    for opponent in config.eval.opponents:
+        if opponent == "random":
+            opponents[opponent] = arena.random_agent()
+        elif opponent == "network":
+            opponents[opponent] = arena.network_agent(functools.partial(apply_fn, graphdef))
+        elif opponent == "minimax":
+            opponents[opponent] = arena.minimax_agent()
+        else:
+            opponents[opponent] = pure_mcts_agent(env, num_simulations=config.eval.baseline_num_simulations)
+
+    def evaluate(key, params) -> dict[str, float]:
+        metrics = {}
+        for i, (name, other) in enumerate(opponents.items()):
+            result = arena.play(
+                jax.random.fold_in(key, i),
+                env,
+                agent,
+                other,
+                num_games=config.eval.num_games,
+                max_num_steps=config.selfplay.max_num_steps,
+                params_a=params,
+                params_b=params if name == "network" else None,
+            )
+            for k, v in result.summary().items():
+                metrics[f"eval/{name}/{k}"] = v
+        if config.eval.every_reply:
+            every = arena.tic_tac_toe_every_reply(agent, params)
+            metrics["eval/every_reply/losses_first"] = int(every.losses[0])
+            metrics["eval/every_reply/losses_second"] = int(every.losses[1])
+            metrics["eval/every_reply/lines"] = int(np.sum(every.wins + every.draws + every.losses))
+        return metrics
+
+    return evaluate
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+def train(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = False) -> dict:
+    """Runs AlphaZero training from ``config``; logs JSONL/TensorBoard and checkpoints in ``workdir``.
+
+    Args:
+        config: see ``configs/alphazero_*.py``.
+        workdir: output directory (metrics.jsonl, TensorBoard events, checkpoints/).
+        resume: continue from the latest checkpoint in ``workdir``; the result is
+            bit-identical to an uninterrupted run.
+
+    Returns:
+        Final metrics (last iteration's training and evaluation metrics, plus
+        ``iteration`` and ``wall_seconds``).
+    """
+    validate_config(config)
+    from symbiosis_jax.parallel import make_mesh
+    from symbiosis_jax.training import Checkpointer, MetricsWriter, ProgressBar
+
+    mesh = make_mesh(config.mesh)
+    _check_divisible(config, mesh)
+    env = make_env(config)
+    graphdef, ts = init_train_state(config, env)
+    replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    ts = jax.device_put(ts, replicated)
+    os.makedirs(workdir, exist_ok=True)
+    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=config.logging.max_to_keep)
+    if resume and ckpt.latest_step() is not None:
+        ts, _ = ckpt.restore(target=ts)
+    key = jax.random.PRNGKey(config.seed)
+    eval_key = jax.random.PRNGKey(config.seed + 1)
+    iteration_fn = make_iteration_fn(config, env, graphdef, mesh)
+    evaluate = make_evaluator(config, env, graphdef)
+    writer = MetricsWriter(workdir, use_tensorboard=config.logging.use_tensorboard)
+    start = int(ts.iteration)
+    total = config.train.num_iterations
+    bar = ProgressBar(total, keys=("train/loss", "selfplay/game_length"), initial=start) if config.logging.progress_bar else None
+    t0 = time.time()
+    metrics: dict = {}
+    last_eval: dict = {}
+    try:
+        for it in range(start, total):
+            ts, m = iteration_fn(key, ts)
+            step = it + 1
+            if step % config.logging.log_every == 0 or step == total:
+                metrics = {k: float(v) for k, v in jax.device_get(m).items()}
+                metrics["wall_seconds"] = time.time() - t0
+                if config.eval.every and (step % config.eval.every == 0 or step == total):
+                    last_eval = evaluate(jax.random.fold_in(eval_key, step), ts.params)
+                    metrics.update(last_eval)
+                writer.write(step, metrics)
+            elif config.eval.every and step % config.eval.every == 0:
+                last_eval = evaluate(jax.random.fold_in(eval_key, step), ts.params)
+                writer.write(step, last_eval)
+            if step % config.logging.checkpoint_every == 0 or step == total:
+                ckpt.save(step, ts, {"iteration": step})
+            if bar is not None:
+                bar.update(1, metrics)
+    finally:
+        if bar is not None:
+            bar.close()
+        writer.close()
+        ckpt.close()
+    out = dict(metrics)
+    out.update(last_eval)
+    out["iteration"] = int(ts.iteration)
+    out["wall_seconds"] = time.time() - t0
+    return out
+
+
+def load_network(config: ml_collections.ConfigDict, workdir: str, *, step: int | None = None):
+    """Restores the network of a run from its checkpoints.
+
+    Args:
+        config: the run's config.
+        workdir: the run's output directory.
+        step: iteration to restore; the latest by default.
+
+    Returns:
+        ``(env, graphdef, params)``.
+    """
+    from symbiosis_jax.training import Checkpointer
+
+    env = make_env(config)
+    graphdef, ts = init_train_state(config, env)
+    with Checkpointer(os.path.join(workdir, "checkpoints")) as ckpt:
+        ts, _ = ckpt.restore(step, target=ts)
+    return env, graphdef, ts.params

@@ -1,0 +1,99 @@
+"""Arena and Elo: hand-worked Elo, known random-play statistics, exact every-reply counts."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pgx
+import pytest
+
+from symbiosis_jax.loops import arena
+
+LINES = [(0, 1, 2), (3, 4, 5), (6, 7, 8), (0, 3, 6), (1, 4, 7), (2, 5, 8), (0, 4, 8), (2, 4, 6)]
+
+
+def test_elo_difference_by_hand():
+    assert arena.elo_difference(5, 0, 5) == pytest.approx(0.0)
+    assert arena.elo_difference(3, 0, 1) == pytest.approx(400 * math.log10(3))  # 75%: +190.8
+    assert arena.elo_difference(1, 2, 1) == pytest.approx(0.0)
+    # A perfect score is clipped half a game from the limit: 9.5 / 10.
+    assert arena.elo_difference(10, 0, 0) == pytest.approx(400 * math.log10(19))
+    assert arena.elo_difference(0, 0, 10) == pytest.approx(-400 * math.log10(19))
+    with pytest.raises(ValueError, match="must be positive"):
+        arena.elo_difference(0, 0, 0)
+
+
+def test_elo_ratings_recover_true_ratings():
+    true = np.array([0.0, 200.0, -150.0])
+    games = np.full((3, 3), 1e6) * (1 - np.eye(3))
+    expected = 1 / (1 + 10 ** ((true[None, :] - true[:, None]) / 400))
+    ratings = arena.elo_ratings(expected * games, games, num_iters=500)
+    np.testing.assert_allclose(ratings, true, atol=0.5)
+
+
+def test_random_play_statistics_and_minimax_never_loses():
+    env = pgx.make("tic_tac_toe")
+    res = arena.play(jax.random.PRNGKey(0), env, arena.random_agent(), arena.random_agent(),
+                     num_games=2000, max_num_steps=9)
+    assert res.num_games == 2000
+    # Uniformly random tic-tac-toe: the first player wins 58.5%, the second 28.8%, draws 12.7%.
+    n = 1000
+    assert abs(res.wins[0] / n - 0.585) < 0.05
+    assert abs(res.losses[0] / n - 0.288) < 0.05
+    assert abs(res.losses[1] / n - 0.585) < 0.05
+    res = arena.play(jax.random.PRNGKey(1), env, arena.minimax_agent(), arena.random_agent(),
+                     num_games=400, max_num_steps=9)
+    assert int(np.sum(res.losses)) == 0 and res.wins[0] > 180 and res.wins[1] > 120
+    summary = res.summary()
+    assert summary["loss_rate"] == 0.0 and summary["elo"] > 300
+    with pytest.raises(ValueError, match="num_games=3 must be a positive even number"):
+        arena.play(jax.random.PRNGKey(0), env, arena.random_agent(), arena.random_agent(),
+                   num_games=3, max_num_steps=9)
+
+
+def _first_legal_agent(params, key, state):
+    del params, key
+    return jnp.argmax(state.legal_action_mask, axis=-1).astype(jnp.int32)
+
+
+def _reference_every_reply(agent_first):
+    """Plain-python game tree: the agent plays its first empty cell, the opponent every move."""
+    counts = {"wins": 0, "draws": 0, "losses": 0}
+
+    def winner(b):
+        for a, c, d in LINES:
+            if b[a] >= 0 and b[a] == b[c] == b[d]:
+                return b[a]
+        return -1
+
+    def walk(board, mover):  # mover 0 = X
+        agent_color = 0 if agent_first else 1
+        if mover == agent_color:
+            moves = [board.index(-1)]
+        else:
+            moves = [i for i in range(9) if board[i] < 0]
+        for m in moves:
+            child = list(board)
+            child[m] = mover
+            w = winner(child)
+            if w >= 0:
+                counts["wins" if w == agent_color else "losses"] += 1
+            elif -1 not in child:
+                counts["draws"] += 1
+            else:
+                walk(child, 1 - mover)
+
+    walk([-1] * 9, 0)
+    return counts
+
+
+def test_every_reply_matches_reference_tree_walk():
+    result = arena.tic_tac_toe_every_reply(_first_legal_agent, pad_to=1024)
+    for side, first in ((0, True), (1, False)):
+        ref = _reference_every_reply(first)
+        assert (int(result.wins[side]), int(result.draws[side]), int(result.losses[side])) == (
+            ref["wins"], ref["draws"], ref["losses"]), side
+    assert result.losses[0] > 0  # this naive agent is beaten by some line
+    perfect = arena.tic_tac_toe_every_reply(arena.minimax_agent(), pad_to=1024)
+    assert perfect.losses.tolist() == [0, 0]
