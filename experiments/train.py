@@ -125,6 +125,11 @@ def main_from_argv(argv: Sequence[str]) -> dict:
 def _main(argv: Sequence[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {list(argv[1:])}")
+    if not flags.FLAGS["verbosity"].present:
+        # orbax logs every save step at INFO; keep the console to the loop's own output.
+        from absl import logging
+
+        logging.set_verbosity(logging.WARNING)
     result = run_from_flags(flags.FLAGS)
     if result:
         print("[symbiosis_jax] final:", {k: result[k] for k in sorted(result)})
