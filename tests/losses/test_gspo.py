@@ -55,12 +55,12 @@ def test_gspo_hand_worked():
     logp = jnp.array([[0.1, 0.3, 0.0], [0.1, 0.3, 0.0]])
     old = jnp.zeros((2, 3))
     mask = jnp.array([[1, 1, 0], [1, 1, 0]])
-    loss, metrics = losses.gspo_loss(logp, old, jnp.array([1.0, -1.0]), mask)
+    loss, metrics = jax.jit(losses.gspo_loss)(logp, old, jnp.array([1.0, -1.0]), mask)
     # A = +1: clipped at 1.0004 -> -1.0004; A = -1: -min(-1.2214, -1.0004) = 1.2214.
     np.testing.assert_allclose(loss, (-1.0004 + np.exp(0.2)) / 2, rtol=1e-6)
     np.testing.assert_allclose(metrics["clip_fraction_high"], 0.5)
     np.testing.assert_allclose(metrics["ratio_mean"], np.exp(0.2), rtol=1e-6)
-    grad = jax.grad(lambda x: losses.gspo_loss(x, old, jnp.array([1.0, -1.0]), mask)[0])(logp)
+    grad = jax.jit(jax.grad(lambda x: losses.gspo_loss(x, old, jnp.array([1.0, -1.0]), mask)[0]))(logp)
     # Row 0 is clipped (no gradient); row 1: d/dlogp_t [s] / 2 = s / 2 / 2 per valid token.
     s = np.exp(0.2)
     np.testing.assert_allclose(grad, [[0, 0, 0], [s / 4, s / 4, 0]], rtol=1e-6, atol=1e-7)
@@ -72,7 +72,7 @@ def test_gspo_and_gspo_token_agree(scale, x64):
     args = (jnp.asarray(old), jnp.asarray(adv), jnp.asarray(mask))
     outs = []
     for fn in (losses.gspo_loss, losses.gspo_token_loss):
-        outs.append(jax.value_and_grad(lambda x: fn(x, *args, epsilon_low=0.1, epsilon_high=0.1)[0])(jnp.asarray(logp)))
+        outs.append(jax.jit(jax.value_and_grad(lambda x: fn(x, *args, epsilon_low=0.1, epsilon_high=0.1)[0]))(jnp.asarray(logp)))
     np.testing.assert_allclose(outs[0][0], outs[1][0], rtol=1e-12)
     np.testing.assert_allclose(outs[0][1], outs[1][1], rtol=1e-10, atol=1e-14)
 
@@ -83,11 +83,11 @@ def test_gspo_token_per_token_advantages(x64):
     rng = np.random.default_rng(9)
     adv = rng.normal(size=logp.shape)
     eps = 0.03
-    value, grad = jax.value_and_grad(
+    value, grad = jax.jit(jax.value_and_grad(
         lambda x: losses.gspo_token_loss(
             x, jnp.asarray(old), jnp.asarray(adv), jnp.asarray(mask), epsilon_low=eps, epsilon_high=eps
         )[0]
-    )(jnp.asarray(logp))
+    ))(jnp.asarray(logp))
     rows = [b for b in range(5) if mask[b].any()]
     expected_value, expected_grad = 0.0, np.zeros_like(logp)
     for b in rows:
@@ -110,9 +110,9 @@ def test_gspo_padding_invariance():
     garbage = np.full((5, 3), np.nan)
 
     def run(lp, ol, mk):
-        return jax.value_and_grad(
+        return jax.jit(jax.value_and_grad(
             lambda x: losses.gspo_loss(x, jnp.asarray(ol), jnp.asarray(adv), jnp.asarray(mk))[0]
-        )(jnp.asarray(lp))
+        ))(jnp.asarray(lp))
 
     v, g = run(logp, old, mask)
     vp, gp = run(

@@ -107,7 +107,7 @@ def test_value_and_gradient_match_numpy(name, fn, ref_kwargs, kwargs, per_token_
     def np_loss(x):
         return _np_policy_loss(x, old, adv, mask, ref, **ref_kwargs)
 
-    value, grad = jax.value_and_grad(jax_loss)(jnp.asarray(logp))
+    value, grad = jax.jit(jax.value_and_grad(jax_loss))(jnp.asarray(logp))
     np.testing.assert_allclose(value, np_loss(logp), rtol=1e-9)
     np.testing.assert_allclose(grad, fd_grad(np_loss, logp), atol=1e-6)
 
@@ -122,9 +122,8 @@ def test_k3_plus_gradient_is_k2_gradient(x64, fd_grad):
         )[0]
 
     kw = dict(eps_low=0.2, eps_high=0.2, beta=0.5, aggregation="seq-mean-token-mean")
-    value = jax_loss(jnp.asarray(logp), "k3+")
+    value, grad = jax.jit(jax.value_and_grad(lambda x: jax_loss(x, "k3+")))(jnp.asarray(logp))
     np.testing.assert_allclose(value, _np_policy_loss(logp, old, adv, mask, ref, estimator="k3", **kw), rtol=1e-9)
-    grad = jax.grad(jax_loss)(jnp.asarray(logp), "k3+")
     expected = fd_grad(lambda x: _np_policy_loss(x, old, adv, mask, ref, estimator="k2", **kw), logp)
     np.testing.assert_allclose(grad, expected, atol=1e-6)
 
@@ -136,7 +135,9 @@ def test_hand_worked_clipping_and_metrics():
     mask = jnp.ones((2, 2))
     # A = +1: -(min(1.5, 1.2), min(0.5, 0.8)) = (-1.2, -0.5), upper clip on token 0.
     # A = -1: -(min(-1.5, -1.2), min(-0.5, -0.8)) = (1.5, 0.8), lower clip on token 1.
-    loss, metrics = losses.dapo_loss(logp, old, jnp.array([1.0, -1.0]), mask, epsilon_high=0.2)
+    loss, metrics = jax.jit(lambda *a: losses.dapo_loss(*a, epsilon_high=0.2))(
+        logp, old, jnp.array([1.0, -1.0]), mask
+    )
     np.testing.assert_allclose(loss, (-1.2 - 0.5 + 1.5 + 0.8) / 4, rtol=1e-6)
     np.testing.assert_allclose(metrics["clip_fraction_high"], 0.25)
     np.testing.assert_allclose(metrics["clip_fraction_low"], 0.25)
@@ -148,8 +149,8 @@ def test_hand_worked_clipping_and_metrics():
     expected_kl = np.mean([1 / 1.5 - 1 + np.log(1.5), 2 - 1 + np.log(0.5)])
     np.testing.assert_allclose(metrics["approx_kl"], expected_kl, rtol=1e-5)
     # Dual clip c = 1.4 caps the A = -1, ratio 1.5 token at 1.4.
-    loss, metrics = losses.dapo_loss(
-        logp, old, jnp.array([1.0, -1.0]), mask, epsilon_high=0.2, dual_clip=1.4
+    loss, metrics = jax.jit(lambda *a: losses.dapo_loss(*a, epsilon_high=0.2, dual_clip=1.4))(
+        logp, old, jnp.array([1.0, -1.0]), mask
     )
     np.testing.assert_allclose(loss, (-1.2 - 0.5 + 1.4 + 0.8) / 4, rtol=1e-6)
     np.testing.assert_allclose(metrics["dual_clip_fraction"], 0.25)
@@ -173,11 +174,11 @@ def test_grpo_hand_worked_kl_term():
 def test_on_policy_gradient_is_score_function_gradient(aggregation, x64):
     """At ratio 1 the clipped loss's gradient is -A times the aggregation weight."""
     logp, _, adv, mask, _ = _random_batch(11)
-    grad = jax.grad(
+    grad = jax.jit(jax.grad(
         lambda x: losses.clipped_policy_loss(
             x, x, jnp.asarray(adv), jnp.asarray(mask), aggregation=aggregation
         )[0]
-    )(jnp.asarray(logp))
+    ))(jnp.asarray(logp))
     counts = mask.sum(1)
     valid_rows = (counts > 0).sum()
     length = mask.shape[1]
@@ -205,7 +206,7 @@ def test_padding_never_changes_value_or_gradient(fn):
         return jnp.asarray(np.concatenate([x, garbage], axis=1))
 
     def value_grad(lp, ol, ad, mk, **kw):
-        return jax.value_and_grad(lambda x: fn(x, ol, ad, mk, **kw)[0])(lp)
+        return jax.jit(jax.value_and_grad(lambda x: fn(x, ol, ad, mk, **kw)[0]))(lp)
 
     value, grad = value_grad(jnp.asarray(logp), jnp.asarray(old), jnp.asarray(adv), jnp.asarray(mask), **kwargs)
     padded_kwargs = dict(kwargs)
@@ -243,7 +244,7 @@ def test_traced_beta_under_jit():
 
 def test_no_valid_tokens_gives_zero():
     z = jnp.zeros((2, 3))
-    loss, metrics = losses.grpo_loss(z, z, jnp.ones(2), z, ref_logp=z)
+    loss, metrics = jax.jit(lambda a, b: losses.grpo_loss(a, a, b, a, ref_logp=a))(z, jnp.ones(2))
     assert float(loss) == 0.0
     for value in metrics.values():
         assert np.isfinite(value)

@@ -1,0 +1,20 @@
+"""The losses demo runs and shows the known limits."""
+
+import importlib.util
+import pathlib
+
+import numpy as np
+
+_DEMO = pathlib.Path(__file__).resolve().parents[2] / "experiments" / "losses_demo.py"
+
+
+def test_demo_runs_and_shows_known_limits(capsys):
+    spec = importlib.util.spec_from_file_location("losses_demo", _DEMO)
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    results = demo.main(seed=0)
+    assert len(results) == 17
+    assert all(np.isfinite(v) for v in results.values())
+    np.testing.assert_allclose(results["dpo (policy==ref)"], np.log(2.0), rtol=1e-6)
+    np.testing.assert_allclose(results["gspo"], results["gspo_token"], rtol=1e-5, atol=1e-7)
+    assert "ratio_min=1.0000  ratio_max=1.0000" in capsys.readouterr().out
