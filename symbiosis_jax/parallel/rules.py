@@ -212,9 +212,14 @@ def with_logical_constraint(
         if ambient.empty:
             return x
         spec = logical_to_spec(logical_axes, rules=rules, mesh=ambient)
-        return jax.lax.with_sharding_constraint(x, spec)
-    spec = logical_to_spec(logical_axes, rules=rules, mesh=mesh)
-    return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, spec))
+        target, explicit = spec, ambient.are_all_axes_explicit
+    else:
+        spec = logical_to_spec(logical_axes, rules=rules, mesh=mesh)
+        target, explicit = NamedSharding(mesh, spec), mesh.are_all_axes_explicit
+    if explicit:
+        # Under explicit axes the sharding is part of the type: change it, don't hint.
+        return jax.sharding.reshard(x, target)
+    return jax.lax.with_sharding_constraint(x, target)
 
 
 def _variable_logical_axes(v: nnx.Variable) -> tuple | None:

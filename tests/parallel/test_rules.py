@@ -133,3 +133,13 @@ def test_sharded_optimizer_init(mesh):
     assert opt[0].nu["down"]["kernel"][...].sharding.spec == P("tensor", "fsdp")
     assert opt[0].count.sharding.spec == P()
     assert float(jnp.sum(jnp.abs(opt[0].mu["up"]["kernel"][...]))) == 0.0
+
+
+def test_with_logical_constraint_explicit_mesh():
+    mesh = parallel.make_mesh((("data", 4), ("tensor", 2)), axis_types="explicit")
+    x = jnp.arange(8 * 6, dtype=jnp.float32).reshape(8, 6)
+    with jax.set_mesh(mesh):
+        y = jax.jit(lambda x: parallel.with_logical_constraint(x, ("batch", "mlp")))(x)
+    assert y.sharding.spec == P("data", "tensor")
+    assert {s.data.shape for s in y.addressable_shards} == {(2, 3)}
+    np.testing.assert_array_equal(np.asarray(y), np.asarray(x))

@@ -191,3 +191,17 @@ def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match=r"not JSON-able"):
         ckpt.save(1, {"x": jnp.ones(1)}, {"f": object()})
     ckpt.close()
+
+
+def test_async_save_then_restore(tmp_path):
+    ckpt = Checkpointer(tmp_path, async_save=True)
+    x = jnp.arange(6, dtype=jnp.float32).reshape(2, 3)
+    ckpt.save(2, {"x": x}, {"note": "async"})
+    ckpt.wait()
+    ckpt.close()
+    fresh = Checkpointer(tmp_path)
+    assert fresh.latest_step() == 2
+    got, meta = fresh.restore(target={"x": jax.ShapeDtypeStruct((2, 3), jnp.float32)})
+    np.testing.assert_array_equal(np.asarray(got["x"]), np.asarray(x))
+    assert meta == {"note": "async"}
+    fresh.close()
