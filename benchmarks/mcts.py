@@ -1,0 +1,183 @@
+"""Tree-search speed: symbiosis_jax.mcts vs mctx, side by side in one run.
+
+Connect four from pgx, two small policy-value networks written here in plain
+JAX (an MLP 2x128 and a conv net of two 3x3 conv layers with 32 channels), the
+same network outputs and pgx step for both searches (mctx gets them through
+`symbiosis_jax.mcts.mctx_compat`). For each network, batch size and number of
+simulations it reports simulations per second (B * num_simulations / time of
+one search), the ratio ours / mctx, and the compile time of each. Timed runs
+of ours and mctx alternate, and the median of the repeats is reported, because
+the machine may be shared.
+
+    python benchmarks/mcts.py            # full grid: batch 1,16,64,256 x sims 32,128 x mlp,conv
+    python benchmarks/mcts.py --quick    # batch 1,64 x sims 32, mlp
+    python benchmarks/mcts.py --variant gumbel   # Gumbel search vs gumbel_muzero_policy
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import mctx
+
+from symbiosis_jax import mcts
+from symbiosis_jax.mcts import mctx_compat
+
+
+def mlp_init(key, num_actions, width=128):
+    k1, k2, k3, k4 = jax.random.split(key, 4)
+    scale = lambda k, shape: jax.random.normal(k, shape) / jnp.sqrt(shape[0])  # noqa: E731
+    return {
+        "w1": scale(k1, (84, width)), "b1": jnp.zeros(width),
+        "w2": scale(k2, (width, width)), "b2": jnp.zeros(width),
+        "wp": scale(k3, (width, num_actions)), "wv": scale(k4, (width, 1)),
+    }
+
+
+def mlp_apply(params, obs):
+    x = obs.reshape(obs.shape[0], -1).astype(jnp.float32)
+    x = jax.nn.relu(x @ params["w1"] + params["b1"][None])
+    x = jax.nn.relu(x @ params["w2"] + params["b2"][None])
+    return x @ params["wp"], jnp.tanh(x @ params["wv"])[:, 0]
+
+
+def conv_init(key, num_actions, channels=32):
+    k1, k2, k3, k4 = jax.random.split(key, 4)
+    return {
+        "c1": jax.random.normal(k1, (3, 3, 2, channels)) / jnp.sqrt(18.0),
+        "c2": jax.random.normal(k2, (3, 3, channels, channels)) / jnp.sqrt(9.0 * channels),
+        "wp": jax.random.normal(k3, (6 * 7 * channels, num_actions)) / jnp.sqrt(42.0 * channels),
+        "wv": jax.random.normal(k4, (6 * 7 * channels, 1)) / jnp.sqrt(42.0 * channels),
+    }
+
+
+def conv_apply(params, obs):
+    x = obs.astype(jnp.float32)  # [B, 6, 7, 2]
+    dims = ("NHWC", "HWIO", "NHWC")
+    x = jax.nn.relu(jax.lax.conv_general_dilated(x, params["c1"], (1, 1), "SAME", dimension_numbers=dims))
+    x = jax.nn.relu(jax.lax.conv_general_dilated(x, params["c2"], (1, 1), "SAME", dimension_numbers=dims))
+    x = x.reshape(x.shape[0], -1)
+    return x @ params["wp"], jnp.tanh(x @ params["wv"])[:, 0]
+
+
+NETWORKS = {"mlp": (mlp_init, mlp_apply), "conv": (conv_init, conv_apply)}
+
+
+def _positions(env, batch_size, key):
+    """Start positions after 4 random legal moves."""
+    states = jax.vmap(env.init)(jax.random.split(key, batch_size))
+
+    def move(i, s):
+        legal = jax.vmap(env.legal_action_mask)(s)
+        a = jax.random.categorical(jax.random.fold_in(key, i), jnp.where(legal, 0.0, -jnp.inf))
+        return jax.vmap(lambda st, ac: env.step(st, ac)[0])(s, a)
+
+    return jax.jit(lambda s: jax.lax.fori_loop(0, 4, move, s))(states)
+
+
+def _time(fn, args, repeats):
+    out = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def bench_one(env, net, batch_size, num_simulations, *, variant, repeats):
+    init_fn, apply_fn = NETWORKS[net]
+    params = init_fn(jax.random.key(0), env.num_actions)
+    evaluate_fn = mcts.make_network_evaluator(env, apply_fn)
+    states = _positions(env, batch_size, jax.random.key(1))
+    recurrent_fn = mctx_compat.mctx_recurrent_fn(env, evaluate_fn)
+    if variant == "puct":
+        ours_search = functools.partial(
+            mcts.puct_search, env=env, evaluate_fn=evaluate_fn, num_simulations=num_simulations
+        )
+        theirs_search = functools.partial(
+            mctx.muzero_policy, recurrent_fn=recurrent_fn, num_simulations=num_simulations
+        )
+    else:
+        ours_search = functools.partial(
+            mcts.gumbel_search, env=env, evaluate_fn=evaluate_fn, num_simulations=num_simulations
+        )
+        theirs_search = functools.partial(
+            mctx.gumbel_muzero_policy, recurrent_fn=recurrent_fn, num_simulations=num_simulations
+        )
+
+    @jax.jit
+    def ours(params, key, states):
+        return ours_search(params, key, states).action
+
+    @jax.jit
+    def theirs(params, key, states):
+        # The root evaluation is part of the timed call, as it is in ours.
+        root, invalid = mctx_compat.mctx_root(env, evaluate_fn, params, key, states)
+        return theirs_search(params, key, root, invalid_actions=invalid).action
+
+    args = (params, jax.random.key(2), states)
+    result = {"net": net, "batch": batch_size, "sims": num_simulations, "variant": variant}
+    for name, fn in (("ours", ours), ("mctx", theirs)):
+        t = time.perf_counter()
+        compiled = fn.lower(*args).compile()
+        result[f"{name}_compile_s"] = time.perf_counter() - t
+        result[f"_{name}"] = compiled
+        _time(compiled, args, 1)  # warm-up
+    times = {"ours": [], "mctx": []}
+    for _ in range(repeats):  # interleaved: both see the same machine load
+        for name in ("ours", "mctx"):
+            times[name] += _time(result[f"_{name}"], args, 1)
+    for name in ("ours", "mctx"):
+        del result[f"_{name}"]
+        result[f"{name}_sims_per_s"] = batch_size * num_simulations / statistics.median(times[name])
+    result["ratio"] = result["ours_sims_per_s"] / result["mctx_sims_per_s"]
+    return result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="batch 1,64 x sims 32, mlp only")
+    parser.add_argument("--variant", choices=("puct", "gumbel"), default="puct")
+    parser.add_argument("--nets", default=None, help="comma list of mlp,conv")
+    parser.add_argument("--batches", default=None, help="comma list, e.g. 1,16,64,256")
+    parser.add_argument("--sims", default=None, help="comma list, e.g. 32,128")
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--json", default=None, help="also write the results to this file")
+    args = parser.parse_args()
+    nets = ["mlp"] if args.quick else ["mlp", "conv"]
+    batches = [1, 64] if args.quick else [1, 16, 64, 256]
+    sims = [32] if args.quick else [32, 128]
+    nets = args.nets.split(",") if args.nets else nets
+    batches = [int(b) for b in args.batches.split(",")] if args.batches else batches
+    sims = [int(s) for s in args.sims.split(",")] if args.sims else sims
+    repeats = args.repeats or (3 if args.quick else 5)
+
+    env = mcts.pgx_env("connect_four")
+    print(f"# {jax.devices()[0].device_kind}, jax {jax.__version__}, variant {args.variant}")
+    header = "| net | batch | sims | ours sims/s | mctx sims/s | ratio | ours compile s | mctx compile s |"
+    print(header)
+    print("|" + "---|" * 8)
+    results = []
+    for net in nets:
+        for s in sims:
+            for b in batches:
+                r = bench_one(env, net, b, s, variant=args.variant, repeats=repeats)
+                results.append(r)
+                print(
+                    f"| {net} | {b} | {s} | {r['ours_sims_per_s']:,.0f} | {r['mctx_sims_per_s']:,.0f} "
+                    f"| {r['ratio']:.2f}x | {r['ours_compile_s']:.1f} | {r['mctx_compile_s']:.1f} |",
+                    flush=True,
+                )
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
