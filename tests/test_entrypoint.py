@@ -144,3 +144,21 @@ def test_script_runs_as_a_subprocess(tmp_path):
     assert proc.returncode != 0
     assert "config.loop='nope' is not a known loop; known loops: [" in proc.stderr
     assert "'rlvr'" in proc.stderr
+
+
+def test_jax_distributed_flag_initializes_first(train_module, fake_loop, config_file, monkeypatch, capsys):
+    import jax
+
+    order = []
+    monkeypatch.setattr(jax.distributed, "initialize", lambda *a, **k: order.append("init"))
+    driver.register_loop(
+        "fake_test_loop", lambda config, *, workdir, resume=False: order.append("loop") or {}, overwrite=True
+    )
+    train_module.main_from_argv(["train.py", f"--config={config_file}:smoke", "--jax_distributed"])
+    assert order == ["init", "loop"]
+    out = capsys.readouterr().out
+    assert "[symbiosis_jax] loop=fake_test_loop" in out and "devices=8 (cpu)" in out
+    assert "  optimizer.learning_rate = 0.0001" in out
+    order.clear()
+    train_module.main_from_argv(["train.py", f"--config={config_file}:smoke"])
+    assert order == ["loop"]
