@@ -67,9 +67,12 @@ def check_overrides(argv: Sequence[str]) -> None:
     """
     spec = _default_config_path()
     dotted = []
-    for arg in argv[1:]:
+    args = list(argv[1:])
+    for i, arg in enumerate(args):
         if arg.startswith("--config="):
             spec = arg.split("=", 1)[1]
+        elif arg == "--config" and i + 1 < len(args):
+            spec = args[i + 1]
         elif arg.startswith("--config."):
             dotted.append(arg[len("--config.") :].split("=", 1)[0])
     if not dotted or spec is None or not os.path.exists(spec.partition(":")[0]):
