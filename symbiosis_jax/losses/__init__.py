@@ -26,6 +26,7 @@ from symbiosis_jax.losses.gspo import gspo_loss, gspo_token_loss, sequence_log_r
 from symbiosis_jax.losses.kl import KL_ESTIMATORS, kl_estimate
 from symbiosis_jax.losses.logits import (
     entropy_from_logits,
+    sequence_logprobs,
     token_logprobs,
     token_logprobs_and_entropy,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "token_logprobs",
     "entropy_from_logits",
     "token_logprobs_and_entropy",
+    "sequence_logprobs",
     # advantages
     "gae_advantages",
     "group_advantages",

@@ -3,7 +3,8 @@
 Both use one ``logsumexp`` over the vocabulary and never keep a full
 log-softmax copy: ``log pi(y_t) = z_{t, y_t} - logsumexp_v z_{t, v}`` and
 ``H_t = logsumexp_v z_{t, v} - sum_v softmax(z_t)_v z_{t, v}``. Low-precision
-logits (bfloat16) are upcast to float32 first.
+logits (bfloat16) are upcast to float32 first; logits of -inf (masked
+vocabulary entries) are allowed.
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ def _prepare(logits: jax.Array, temperature: float) -> jax.Array:
     if not (_checks.is_concrete_number(temperature) and temperature == 1.0):
         logits = logits / temperature
     return logits
+
+
+def _finite(logits: jax.Array) -> jax.Array:
+    # Logits masked to -inf (top-k / top-p, banned tokens) have probability 0;
+    # zeroing them keeps p * z from being 0 * inf = NaN in value and gradient.
+    return jnp.where(jnp.isfinite(logits), logits, 0.0)
 
 
 def token_logprobs(
@@ -61,7 +68,7 @@ def entropy_from_logits(logits: jax.Array, *, temperature: float = 1.0) -> jax.A
     logits = _prepare(logits, temperature)
     lse = jax.nn.logsumexp(logits, axis=-1)
     probs = jnp.exp(logits - lse[..., None])
-    return lse - jnp.sum(probs * logits, axis=-1)
+    return lse - jnp.sum(probs * _finite(logits), axis=-1)
 
 
 def token_logprobs_and_entropy(
@@ -81,4 +88,24 @@ def token_logprobs_and_entropy(
     lse = jax.nn.logsumexp(logits, axis=-1)
     picked = jnp.take_along_axis(logits, tokens[..., None].astype(jnp.int32), axis=-1)
     probs = jnp.exp(logits - lse[..., None])
-    return picked[..., 0] - lse, lse - jnp.sum(probs * logits, axis=-1)
+    return picked[..., 0] - lse, lse - jnp.sum(probs * _finite(logits), axis=-1)
+
+
+def sequence_logprobs(logp: jax.Array, mask: jax.Array, *, average: bool = False) -> jax.Array:
+    """Summed (or averaged) token log-probs of each sequence, for the preference losses.
+
+    Args:
+        logp: ``[B, T]`` per-token log-probs.
+        mask: ``[B, T]``, 1 = the token belongs to the response.
+        average: divide by the number of valid tokens (0 for an empty row).
+
+    Returns:
+        ``[B]`` ``sum_t m_t logp_t`` (or its mean over valid tokens).
+    """
+    _checks.check_shapes(logp=(logp, "BT"), mask=(mask, "BT"))
+    valid = mask > 0
+    total = jnp.sum(jnp.where(valid, logp, 0.0), axis=-1)
+    if not average:
+        return total
+    count = jnp.sum(valid.astype(total.dtype), axis=-1)
+    return jnp.where(count > 0, total / jnp.maximum(count, 1), 0.0)

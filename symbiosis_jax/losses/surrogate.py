@@ -210,9 +210,14 @@ def check_and_mask_policy_inputs(
         entropy=None if entropy is None else (entropy, "BT"),
     )
     mask = completion_mask > 0
+    # Low-precision inputs (bfloat16) are computed in float32 at least.
+    dtype = jnp.promote_types(jnp.result_type(logp), jnp.float32)
 
     def zero(x):
-        return None if x is None else jnp.where(mask, x, jnp.zeros((), x.dtype))
+        if x is None:
+            return None
+        x = jnp.asarray(x).astype(dtype)
+        return jnp.where(mask, x, jnp.zeros((), dtype))
 
     def const(x):
         return None if x is None else jax.lax.stop_gradient(zero(x))

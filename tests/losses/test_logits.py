@@ -78,3 +78,25 @@ def test_bad_input():
         losses.token_logprobs(jnp.zeros((2, 3, 4)), jnp.zeros((2, 4), jnp.int32))
     with pytest.raises(ValueError, match="temperature=0"):
         losses.entropy_from_logits(jnp.zeros((2, 3, 4)), temperature=0)
+
+
+def test_masked_vocabulary_entries_are_allowed():
+    # Top-k style masking: -inf logits have probability 0 and must not give NaN.
+    logits = jnp.array([[[0.0, 0.0, -jnp.inf, -jnp.inf]]])
+    value, grad = jax.value_and_grad(lambda z: jnp.sum(losses.entropy_from_logits(z)))(logits)
+    np.testing.assert_allclose(value, np.log(2.0), rtol=1e-6)
+    assert np.all(np.isfinite(grad))
+    logp, entropy = losses.token_logprobs_and_entropy(logits, jnp.array([[1]]))
+    np.testing.assert_allclose(logp, [[np.log(0.5)]], rtol=1e-6)
+    np.testing.assert_allclose(entropy, [[np.log(2.0)]], rtol=1e-6)
+
+
+def test_sequence_logprobs():
+    logp = jnp.array([[-1.0, -2.0, np.nan], [-0.5, np.inf, -0.5], [1.0, 1.0, 1.0]])
+    mask = jnp.array([[1, 1, 0], [1, 0, 1], [0, 0, 0]])
+    np.testing.assert_allclose(losses.sequence_logprobs(logp, mask), [-3.0, -1.0, 0.0])
+    np.testing.assert_allclose(
+        losses.sequence_logprobs(logp, mask, average=True), [-1.5, -0.5, 0.0]
+    )
+    grad = jax.grad(lambda x: jnp.sum(losses.sequence_logprobs(x, mask)))(logp)
+    np.testing.assert_array_equal(grad, mask)

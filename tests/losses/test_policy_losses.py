@@ -159,6 +159,28 @@ def test_hand_worked_clipping_and_metrics():
     np.testing.assert_allclose(loss, (-1.28 - 0.5) / 2, rtol=1e-6)
 
 
+def test_dr_grpo_hand_worked():
+    # On-policy, L = T = 4. Row 0: 2 tokens, A = 1 -> sum -2, / 4 = -0.5.
+    # Row 1: 3 tokens, A = -0.5 -> sum 1.5, / 4 = 0.375. Mean over rows: -0.0625.
+    logp = jnp.zeros((2, 4))
+    mask = jnp.array([[1, 1, 0, 0], [1, 1, 1, 0]])
+    loss, _ = losses.dr_grpo_loss(logp, logp, jnp.array([1.0, -0.5]), mask)
+    np.testing.assert_allclose(loss, -0.0625, rtol=1e-6)
+    # The same with GRPO's per-sequence mean: (-1 + 0.5) / 2.
+    loss, _ = losses.grpo_loss(logp, logp, jnp.array([1.0, -0.5]), mask, beta=0.0)
+    np.testing.assert_allclose(loss, -0.25, rtol=1e-6)
+
+
+def test_bfloat16_inputs_are_computed_in_float32():
+    logp, old, adv, mask, _ = _random_batch(8)
+    as16 = lambda x: jnp.asarray(x, jnp.bfloat16)
+    loss16, _ = losses.dapo_loss(as16(logp), as16(old), jnp.asarray(adv), jnp.asarray(mask))
+    assert loss16.dtype == jnp.float32
+    rounded = [np.asarray(as16(x).astype(jnp.float32), np.float64) for x in (logp, old)]
+    expected = _np_policy_loss(*rounded, adv, mask, eps_low=0.2, eps_high=0.28)
+    np.testing.assert_allclose(loss16, expected, rtol=1e-5)
+
+
 def test_grpo_hand_worked_kl_term():
     # On-policy (ratio 1), A = 0: the loss is beta * mean k3. ref/pi = 0.5 on one token, 1 on the other.
     logp = jnp.log(jnp.array([[0.5, 0.25]]))

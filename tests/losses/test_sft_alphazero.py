@@ -40,6 +40,26 @@ def test_sft_matches_numpy(x64):
     np.testing.assert_allclose(grad, expected, atol=1e-12)
 
 
+def test_sft_padding_invariance():
+    rng = np.random.default_rng(2)
+    logits = rng.normal(size=(2, 3, 5))
+    targets = rng.integers(0, 5, size=(2, 3))
+    mask = np.array([[1, 1, 0], [1, 1, 1]])
+    pad_logits = np.concatenate([logits, np.full((2, 2, 5), 1e4)], axis=1)
+    pad_targets = np.concatenate([targets, np.zeros((2, 2), int)], axis=1)
+    pad_mask = np.concatenate([mask, np.zeros((2, 2), int)], axis=1)
+
+    @jax.jit
+    def value_grad(z, y, m):
+        return jax.value_and_grad(lambda z: losses.sft_loss(z, y, m)[0])(z)
+
+    value, grad = value_grad(jnp.asarray(logits), jnp.asarray(targets), jnp.asarray(mask))
+    value_p, grad_p = value_grad(jnp.asarray(pad_logits), jnp.asarray(pad_targets), jnp.asarray(pad_mask))
+    np.testing.assert_allclose(value_p, value, rtol=1e-6)
+    np.testing.assert_allclose(grad_p[:, :3], grad, rtol=1e-6, atol=1e-9)
+    np.testing.assert_array_equal(grad_p[:, 3:], 0.0)
+
+
 def _np_alphazero(logits, value, target_pi, target_v, legal, weights, cp, cv):
     total, wsum = 0.0, 0.0
     for b in range(logits.shape[0]):
