@@ -1,5 +1,8 @@
 """Parity with mctx: same network outputs, environment step and constants.
 
+The variants with root noise (Dirichlet, Gumbel) also match, because the keys
+are split as mctx splits them; they are marked slow to keep the suite short.
+
 Both searches see the same masked logits and values (built by
 `symbiosis_jax.mcts.mctx_compat`). mctx breaks score ties with 1e-7 random
 noise and we break them by the lowest index; a random linear network with a
@@ -23,22 +26,31 @@ NUM_POSITIONS = 100
 NUM_SIMULATIONS = 32
 
 
-def _setup(env, random_positions, make_linear_net, max_moves):
-    states = random_positions(env, jax.random.key(1), num_positions=NUM_POSITIONS, max_moves=max_moves)
-    params, evaluate_fn = make_linear_net(env, jax.random.key(2))
-    root, invalid = mctx_compat.mctx_root(env, evaluate_fn, params, jax.random.key(0), states)
-    recurrent_fn = mctx_compat.mctx_recurrent_fn(env, evaluate_fn)
-    return states, params, evaluate_fn, root, invalid, recurrent_fn
+_MAX_MOVES = {"tic_tac_toe": 7, "connect_four": 30}
+_CACHE = {}
 
 
-@pytest.mark.parametrize("game,max_moves", [("tic_tac_toe", 7), ("connect_four", 30)])
-@pytest.mark.parametrize("dirichlet_fraction", [0.0, 0.25])
-def test_puct_matches_mctx_muzero_policy(
-    game, max_moves, dirichlet_fraction, random_positions, make_linear_net
-):
-    env = mcts.pgx_env(game)
-    states, params, evaluate_fn, root, invalid, recurrent_fn = _setup(
-        env, random_positions, make_linear_net, max_moves
+def _setup(game, random_positions, make_linear_net):
+    """Positions, network and mctx inputs for `game`, built once per session."""
+    if game not in _CACHE:
+        env = mcts.pgx_env(game)
+        states = random_positions(
+            env, jax.random.key(1), num_positions=NUM_POSITIONS, max_moves=_MAX_MOVES[game]
+        )
+        params, evaluate_fn = make_linear_net(env, jax.random.key(2))
+        root, invalid = mctx_compat.mctx_root(env, evaluate_fn, params, jax.random.key(0), states)
+        recurrent_fn = mctx_compat.mctx_recurrent_fn(env, evaluate_fn)
+        _CACHE[game] = env, states, params, evaluate_fn, root, invalid, recurrent_fn
+    return _CACHE[game]
+
+
+@pytest.mark.parametrize("game", ["tic_tac_toe", "connect_four"])
+@pytest.mark.parametrize(
+    "dirichlet_fraction", [0.0, pytest.param(0.25, marks=pytest.mark.slow)]
+)
+def test_puct_matches_mctx_muzero_policy(game, dirichlet_fraction, random_positions, make_linear_net):
+    env, states, params, evaluate_fn, root, invalid, recurrent_fn = _setup(
+        game, random_positions, make_linear_net
     )
     key = jax.random.key(3)
     theirs = jax.jit(
@@ -65,14 +77,13 @@ def test_puct_matches_mctx_muzero_policy(
     )
 
 
-@pytest.mark.parametrize("game,max_moves", [("tic_tac_toe", 7), ("connect_four", 30)])
-@pytest.mark.parametrize("gumbel_scale", [0.0, 1.0])
+@pytest.mark.parametrize("game", ["tic_tac_toe", "connect_four"])
+@pytest.mark.parametrize("gumbel_scale", [0.0, pytest.param(1.0, marks=pytest.mark.slow)])
 def test_gumbel_matches_mctx_gumbel_muzero_policy(
-    game, max_moves, gumbel_scale, random_positions, make_linear_net
+    game, gumbel_scale, random_positions, make_linear_net
 ):
-    env = mcts.pgx_env(game)
-    states, params, evaluate_fn, root, invalid, recurrent_fn = _setup(
-        env, random_positions, make_linear_net, max_moves
+    env, states, params, evaluate_fn, root, invalid, recurrent_fn = _setup(
+        game, random_positions, make_linear_net
     )
     key = jax.random.key(4)
     considered = 4
