@@ -35,21 +35,24 @@ _MASK_VALUE = -1e30
 class KVCache:
     """Keys and values of all layers, preallocated for the whole sequence.
 
+    One buffer per layer (rather than one stacked `[L, ...]` array) so that a
+    decode loop updates each buffer in place instead of copying the cache.
+
     Attributes:
-        k: `[L, B, S, K, E]` rotated keys.
-        v: `[L, B, S, K, E]` values.
+        k: L arrays `[B, K, S, E]` of rotated keys.
+        v: L arrays `[B, K, S, E]` of values.
     """
 
-    k: jax.Array
-    v: jax.Array
+    k: tuple[jax.Array, ...]
+    v: tuple[jax.Array, ...]
 
 
 def init_cache(config: TransformerConfig, batch_size: int, num_slots: int) -> KVCache:
     """Returns a zero cache of `num_slots` slots for `batch_size` rows."""
-    shape = (config.num_layers, batch_size, num_slots, config.num_kv_heads,
-             config.head_dim)
+    shape = (batch_size, config.num_kv_heads, num_slots, config.head_dim)
     dtype = jnp.dtype(config.dtype)
-    return KVCache(k=jnp.zeros(shape, dtype), v=jnp.zeros(shape, dtype))
+    zeros = tuple(jnp.zeros(shape, dtype) for _ in range(config.num_layers))
+    return KVCache(k=zeros, v=tuple(jnp.zeros(shape, dtype) for _ in zeros))
 
 
 def positions_from_mask(attention_mask_bt: jax.Array) -> jax.Array:
@@ -138,10 +141,8 @@ class Attention(nnx.Module):
             x_btd: `[B, T, D]` normalised inputs.
             positions_bt: `[B, T]` RoPE positions.
             key_mask_bts: `[B, T, S]` bool, True where query t may see key s.
-            kv: optional `(k_lbske, v_lbske, layer)`: the cache of all layers
-                and this layer's index; the new keys and values are written at
-                slots `cache_index .. cache_index+T-1` of that layer (in place,
-                so a decode loop does not copy the whole cache every step).
+            kv: optional `(k_bkse, v_bkse)` cache of this layer; the new keys
+                and values are written at slots `cache_index .. cache_index+T-1`.
             cache_index: scalar int slot of the first query when `kv` is given.
 
         Returns:
@@ -159,23 +160,24 @@ class Attention(nnx.Module):
             v = v + self.v_bias[...].astype(dt)[None, None]
         q = _rope(q, positions_bt, c.rope_theta)
         k = _rope(k, positions_bt, c.rope_theta)
+        # Heads-major [B, K, S, E]: the attention dots then batch over (B, K)
+        # without transposing the whole cache at every decode step.
+        k = jnp.transpose(k, (0, 2, 1, 3))
+        v = jnp.transpose(v, (0, 2, 1, 3))
         if kv is not None:
-            k_cache, v_cache, layer = kv
-            start = (layer, 0, cache_index, 0, 0)
-            k_cache = jax.lax.dynamic_update_slice(
-                k_cache, k.astype(k_cache.dtype)[None], start)
-            v_cache = jax.lax.dynamic_update_slice(
-                v_cache, v.astype(v_cache.dtype)[None], start)
-            k, v = k_cache[layer], v_cache[layer]
-            kv = (k_cache, v_cache, layer)
+            k_cache, v_cache = kv
+            start = (0, 0, cache_index, 0)
+            k = jax.lax.dynamic_update_slice(k_cache, k.astype(k_cache.dtype), start)
+            v = jax.lax.dynamic_update_slice(v_cache, v.astype(v_cache.dtype), start)
+            kv = (k, v)
         b, t = x.shape[:2]
         g = c.num_heads // c.num_kv_heads
         q = q.reshape(b, t, c.num_kv_heads, g, c.head_dim)
-        scores = jnp.einsum("btkge,bske->bkgts", q, k.astype(dt)).astype(jnp.float32)
+        scores = jnp.einsum("btkge,bkse->bkgts", q, k.astype(dt)).astype(jnp.float32)
         scores = scores * (c.head_dim ** -0.5)
         scores = jnp.where(key_mask_bts[:, None, None], scores, _MASK_VALUE)
         probs = jax.nn.softmax(scores, axis=-1).astype(dt)
-        out = jnp.einsum("bkgts,bske->btkge", probs, v.astype(dt))
+        out = jnp.einsum("bkgts,bkse->btkge", probs, v.astype(dt))
         out = out.reshape(b, t, c.num_heads, c.head_dim)
         return jnp.einsum("bthe,hed->btd", out, self.o[...].astype(dt)), kv
 
@@ -312,13 +314,15 @@ class Transformer(nnx.Module):
         """
         chex.assert_rank([tokens_bt, positions_bt, kv_mask_bs], 2)
         t = tokens_bt.shape[1]
-        s = cache.k.shape[2]
+        s = cache.k[0].shape[2]
         query_slot = cache_index + jnp.arange(t)
         causal_ts = jnp.arange(s)[None, :] <= query_slot[:, None]
         key_mask = causal_ts[None] & kv_mask_bs[:, None, :]
         x = self._embed(tokens_bt)
-        k_all, v_all = cache.k, cache.v
+        ks, vs = [], []
         for i, block in enumerate(self.blocks):
-            x, (k_all, v_all, _) = block(x, positions_bt, key_mask, (k_all, v_all, i),
-                                         cache_index)
-        return self.final_norm(x), KVCache(k=k_all, v=v_all)
+            x, (k, v) = block(x, positions_bt, key_mask, (cache.k[i], cache.v[i]),
+                              cache_index)
+            ks.append(k)
+            vs.append(v)
+        return self.final_norm(x), KVCache(k=tuple(ks), v=tuple(vs))
