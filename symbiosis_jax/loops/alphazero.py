@@ -84,6 +84,63 @@ class _MoveCarry(NamedTuple):
 # ----------------------------------------------------------------------------- config
 
 
+def default_config(*, game: str) -> ml_collections.ConfigDict:
+    """The loop's own config sections with defaults; ``configs/alphazero_*.py`` start here.
+
+    The experiment file adds ``optimizer``, ``mesh`` and ``logging`` from
+    ``configs/common.py`` and changes sizes. Fields:
+
+    * ``network``: ``name`` (``"resnet"`` | ``"mlp"``) and that network's keyword
+      hyperparameters (``num_channels``, ``num_blocks`` | ``hidden_sizes``).
+    * ``search``: ``algorithm`` (``"gumbel"`` | ``"puct"``), ``num_simulations``,
+      ``num_nodes`` (tree capacity, at least ``num_simulations + 1``),
+      ``max_num_considered_actions`` (Gumbel), ``dirichlet_alpha``/``dirichlet_fraction`` (PUCT).
+    * ``selfplay``: ``batch_size`` (B games per iteration), ``max_num_steps`` (T moves,
+      at least the longest game), ``temperature_moves``, ``random_move_prob`` (epsilon of
+      uniformly random moves), ``resign_threshold`` (-1 disables),
+      ``resign_disabled_fraction``.
+    * ``replay``: ``capacity`` (positions).
+    * ``train``: ``num_iterations``, ``updates_per_iteration`` (K), ``batch_size``,
+      ``policy_coef``, ``value_coef``.
+    * ``eval``: ``every`` (iterations, 0 disables), ``num_games``, ``opponents`` (from
+      ``"random"``, ``"mcts"``, ``"minimax"``, ``"network"``), ``baseline_num_simulations``
+      (the pure-MCTS opponent), ``every_reply`` (tic-tac-toe: walk every line of replies).
+    """
+    config = ml_collections.ConfigDict()
+    config.name = f"alphazero_{game}"
+    config.loop = "alphazero"
+    config.seed = 0
+    config.game = game
+
+    config.network = ml_collections.ConfigDict(dict(name="resnet", num_channels=64, num_blocks=4))
+    config.search = ml_collections.ConfigDict(
+        dict(
+            algorithm="gumbel",
+            num_simulations=32,
+            num_nodes=33,
+            max_num_considered_actions=16,
+            dirichlet_alpha=0.3,
+            dirichlet_fraction=0.25,
+        )
+    )
+    config.selfplay = ml_collections.ConfigDict(
+        dict(batch_size=256, max_num_steps=MAX_NUM_STEPS.get(game, 0), temperature_moves=MAX_NUM_STEPS.get(game, 0),
+             random_move_prob=0.0, resign_threshold=-1.0, resign_disabled_fraction=0.1)
+    )
+    config.replay = ml_collections.ConfigDict(dict(capacity=100_000))
+    config.train = ml_collections.ConfigDict(
+        dict(num_iterations=100, updates_per_iteration=32, batch_size=256, policy_coef=1.0, value_coef=1.0)
+    )
+    config.eval = ml_collections.ConfigDict(
+        dict(every=20, num_games=64, opponents=("random", "mcts"), baseline_num_simulations=100, every_reply=False)
+    )
+    return config
+
+
+# Longest possible game in pgx (moves), the default length of a self-play scan.
+MAX_NUM_STEPS = {"tic_tac_toe": 9, "connect_four": 42, "othello": 80, "go_9x9": 162}
+
+
 def validate_config(config: ml_collections.ConfigDict) -> None:
     """Checks every field the loop reads and raises a clear ``ValueError`` before compiling.
 
@@ -111,6 +168,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             raise ValueError(f"config.{name}={value!r} must be a positive int")
     if config.selfplay.temperature_moves < 0:
         raise ValueError(f"config.selfplay.temperature_moves={config.selfplay.temperature_moves} must be >= 0")
+    if not 0.0 <= config.selfplay.random_move_prob <= 1.0:
+        raise ValueError(f"config.selfplay.random_move_prob={config.selfplay.random_move_prob} must be in [0, 1]")
     if not -1.0 <= config.selfplay.resign_threshold <= 1.0:
         raise ValueError(f"config.selfplay.resign_threshold={config.selfplay.resign_threshold} must be in [-1, 1]")
     if not 0.0 <= config.selfplay.resign_disabled_fraction <= 1.0:
@@ -175,24 +234,34 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
     return _make(config.optimizer)
 
 
-def init_train_state(config: ml_collections.ConfigDict, env, graphdef=None) -> tuple[Any, TrainState]:
-    """Initial network, optimizer state and empty replay buffer.
+def init_train_state(config: ml_collections.ConfigDict, env, *, sharding=None) -> tuple[Any, TrainState]:
+    """Initial network, optimizer state and empty replay buffer, built by one compiled call.
+
+    Args:
+        config: the experiment config.
+        env: pgx environment.
+        sharding: where the state lives (e.g. replicated over the mesh); default device.
 
     Returns:
         ``(graphdef, train_state)``.
     """
-    model = make_model(config, env)
-    graphdef, params = nnx.split(model)
-    opt_state = make_optimizer(config).init(params)
-    obs_shape = env.observation_shape
-    example = Sample(
-        observation=jnp.zeros(obs_shape, jnp.float32),
-        legal_action_mask=jnp.zeros((env.num_actions,), bool),
-        target_policy=jnp.zeros((env.num_actions,), jnp.float32),
-        target_value=jnp.zeros((), jnp.float32),
-    )
-    buffer = replay_lib.replay_init(example, capacity=config.replay.capacity)
-    return graphdef, TrainState(params=params, opt_state=opt_state, replay=buffer, iteration=jnp.int32(0))
+    optimizer = make_optimizer(config)
+
+    def init():
+        graphdef, params = nnx.split(make_model(config, env))
+        example = Sample(
+            observation=jnp.zeros(env.observation_shape, jnp.float32),
+            legal_action_mask=jnp.zeros((env.num_actions,), bool),
+            target_policy=jnp.zeros((env.num_actions,), jnp.float32),
+            target_value=jnp.zeros((), jnp.float32),
+        )
+        buffer = replay_lib.replay_init(example, capacity=config.replay.capacity)
+        state = TrainState(params=params, opt_state=optimizer.init(params), replay=buffer, iteration=jnp.int32(0))
+        return graphdef, state
+
+    graphdef, _ = jax.eval_shape(init)  # graph definitions are static
+    ts = jax.jit(lambda: init()[1], out_shardings=sharding)()
+    return graphdef, ts
 
 
 def apply_fn(graphdef, params, obs):
@@ -232,6 +301,11 @@ def selfplay(key: jax.Array, params: Params, *, graphdef, env, search_fn, config
         greedy_scores = result.visit_counts if config.search.algorithm == "puct" else result.policy
         greedy = jnp.argmax(jnp.where(state.legal_action_mask, greedy_scores, -1), axis=-1)
         action = jnp.where(explore, result.action, greedy).astype(jnp.int32)
+        # Epsilon-random moves show the network positions that good play never reaches
+        # (an opponent's blunders); the search target is still recorded.
+        random_action = jax.random.categorical(act_key, jnp.where(state.legal_action_mask, 0.0, -jnp.inf), axis=-1)
+        is_random = jax.random.uniform(jax.random.fold_in(act_key, 1), (num_games,)) < cfg.random_move_prob
+        action = jnp.where(is_random, random_action, action).astype(jnp.int32)
         player = state.current_player
         sample = Sample(
             observation=state.observation.astype(jnp.float32),
@@ -239,7 +313,8 @@ def selfplay(key: jax.Array, params: Params, *, graphdef, env, search_fn, config
             target_policy=result.policy,
             target_value=jnp.zeros((num_games,), jnp.float32),
         )
-        alive = ~(done | state.terminated)
+        ended = state.terminated | state.truncated
+        alive = ~(done | ended)
         resigns = alive & may_resign & resign_on & (result.root_value < cfg.resign_threshold)
         resign_rewards = jnp.where(
             jax.nn.one_hot(player, 2, dtype=bool), -1.0, 1.0
@@ -247,7 +322,7 @@ def selfplay(key: jax.Array, params: Params, *, graphdef, env, search_fn, config
         next_state = jax.vmap(env.step)(state, action)
         step_rewards = jnp.where(resigns[:, None], 0.0, next_state.rewards) * alive[:, None].astype(jnp.float32)
         total = total + step_rewards + resign_rewards
-        next_done = done | state.terminated | resigns | next_state.terminated
+        next_done = done | ended | resigns | next_state.terminated | next_state.truncated
         out = (sample, alive, player, resigns, result.root_value)
         return _MoveCarry(next_state, next_done, total), out
 
@@ -261,14 +336,36 @@ def selfplay(key: jax.Array, params: Params, *, graphdef, env, search_fn, config
     )[..., 0]
     samples = samples.replace(target_value=outcome_tb)
     lengths = jnp.sum(valid, axis=0)
+    # Games still running after max_num_steps have no outcome: keep them out of training.
+    finished = carry.done | carry.state.terminated | carry.state.truncated
+    valid = valid & finished[None, :]
     stats = {
         "selfplay/game_length": jnp.mean(lengths.astype(jnp.float32)),
-        "selfplay/finished_fraction": jnp.mean((carry.done | carry.state.terminated).astype(jnp.float32)),
+        "selfplay/finished_fraction": jnp.mean(finished.astype(jnp.float32)),
         "selfplay/resign_fraction": jnp.mean(jnp.any(resigns, axis=0).astype(jnp.float32)),
         "selfplay/first_player_score": jnp.mean(carry.total_rewards[:, 0]),
         "selfplay/num_positions": jnp.sum(valid.astype(jnp.int32)),
     }
     return samples, valid, stats
+
+
+_ITERATION_CACHE: dict = {}
+
+
+def _iteration_key(config, mesh) -> str:
+    """What the compiled iteration depends on (not the run length, logging or evaluation)."""
+    parts = {k: config[k].to_dict() if hasattr(config[k], "to_dict") else config[k]
+             for k in ("game", "seed", "network", "search", "selfplay", "replay", "optimizer")}
+    parts["train"] = {k: v for k, v in config.train.to_dict().items() if k != "num_iterations"}
+    return repr((sorted(parts.items()), mesh.shape_tuple, tuple(d.id for d in mesh.devices.flat)))
+
+
+def cached_iteration_fn(config, env, graphdef, mesh):
+    """``make_iteration_fn``, reused across ``train`` calls with the same settings (one compile)."""
+    key = _iteration_key(config, mesh)
+    if key not in _ITERATION_CACHE:
+        _ITERATION_CACHE[key] = make_iteration_fn(config, env, graphdef, mesh)
+    return _ITERATION_CACHE[key]
 
 
 def make_iteration_fn(config, env, graphdef, mesh) -> Callable[[jax.Array, TrainState], tuple[TrainState, dict]]:
@@ -439,22 +536,21 @@ def train(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = Fal
     mesh = make_mesh(config.mesh)
     _check_divisible(config, mesh)
     env = make_env(config)
-    graphdef, ts = init_train_state(config, env)
     replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-    ts = jax.device_put(ts, replicated)
+    graphdef, ts = init_train_state(config, env, sharding=replicated)
     os.makedirs(workdir, exist_ok=True)
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=config.logging.max_to_keep)
     if resume and ckpt.latest_step() is not None:
         ts, _ = ckpt.restore(target=ts)
     key = jax.random.PRNGKey(config.seed)
     eval_key = jax.random.PRNGKey(config.seed + 1)
-    iteration_fn = make_iteration_fn(config, env, graphdef, mesh)
+    iteration_fn = cached_iteration_fn(config, env, graphdef, mesh)
     evaluate = make_evaluator(config, env, graphdef)
     writer = MetricsWriter(workdir, use_tensorboard=config.logging.use_tensorboard)
     start = int(ts.iteration)
     total = config.train.num_iterations
     bar = ProgressBar(total, keys=("train/loss", "selfplay/game_length"), initial=start) if config.logging.progress_bar else None
-    t0 = time.time()
+    t0, c0 = time.time(), time.process_time()
     metrics: dict = {}
     last_eval: dict = {}
     try:
@@ -464,6 +560,7 @@ def train(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = Fal
             if step % config.logging.log_every == 0 or step == total:
                 metrics = {k: float(v) for k, v in jax.device_get(m).items()}
                 metrics["wall_seconds"] = time.time() - t0
+                metrics["cpu_seconds"] = time.process_time() - c0
                 if config.eval.every and (step % config.eval.every == 0 or step == total):
                     last_eval = evaluate(jax.random.fold_in(eval_key, step), ts.params)
                     metrics.update(last_eval)
@@ -484,6 +581,7 @@ def train(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = Fal
     out.update(last_eval)
     out["iteration"] = int(ts.iteration)
     out["wall_seconds"] = time.time() - t0
+    out["cpu_seconds"] = time.process_time() - c0
     return out
 
 

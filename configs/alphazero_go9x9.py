@@ -1,0 +1,49 @@
+"""AlphaZero on 9x9 go (pgx, komi 7.5, 17 history planes): a ResNet plus Gumbel search; sized for a GPU.
+
+Run:
+    python experiments/train.py --config=configs/alphazero_go9x9.py
+    python experiments/train.py --config=configs/alphazero_go9x9.py:smoke   # one iteration, seconds
+
+Not benchmarked to a target yet: the full run is meant for accelerators; watch
+``eval/mcts/win_rate`` against the pure-MCTS baseline.
+"""
+
+import ml_collections
+
+from configs import common
+from symbiosis_jax.loops.alphazero import default_config
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+    if arg not in (None, "", "smoke"):
+        raise ValueError(f"variant {arg!r} is not one of (None, 'smoke')")
+    smoke = arg == "smoke"
+    config = default_config(game="go_9x9")
+    config.network = ml_collections.ConfigDict(
+        dict(name="resnet", num_channels=4 if smoke else 128, num_blocks=1 if smoke else 8)
+    )
+    config.search.num_simulations = 4 if smoke else 64
+    config.search.num_nodes = config.search.num_simulations + 1
+    config.search.max_num_considered_actions = 16
+
+    config.selfplay.batch_size = 8 if smoke else 512
+    config.selfplay.max_num_steps = 162  # pgx ends a 9x9 game after 162 moves
+    config.selfplay.resign_threshold = -1.0 if smoke else -0.95  # resign hopeless games early
+    config.replay.capacity = 128 if smoke else 1_000_000
+
+    config.train.num_iterations = 1 if smoke else 2000
+    config.train.updates_per_iteration = 1 if smoke else 64
+    config.train.batch_size = 8 if smoke else 1024
+
+    config.eval.every = 0 if smoke else 100
+    config.eval.num_games = 8 if smoke else 64
+    config.eval.opponents = ("random", "mcts")
+    config.eval.baseline_num_simulations = 8 if smoke else 400
+
+    config.optimizer = common.optimizer_config(
+        learning_rate=1e-3, schedule="cosine", warmup_steps=1000, total_steps=128_000, weight_decay=1e-4
+    )
+    config.mesh = common.mesh_config()
+    config.logging = common.logging_config(log_every=1 if smoke else 10, checkpoint_every=1 if smoke else 100)
+    config.logging.progress_bar = not smoke
+    return config
