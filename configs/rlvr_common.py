@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import ml_collections
 
+from configs import common
+
 VARIANTS = ("default", "smoke", "r1zero")
 
 
@@ -28,6 +30,7 @@ def rlvr_config(*, loss: str, variant: str | None = None) -> ml_collections.Conf
     if variant not in VARIANTS:
         raise ValueError(f"config variant {variant!r} is not one of {VARIANTS}")
     c = ml_collections.ConfigDict()
+    c.name = f"{loss}_arithmetic"
     c.loop = "rlvr"
     c.seed = 0
     c.task = ml_collections.ConfigDict(dict(
@@ -57,12 +60,11 @@ def rlvr_config(*, loss: str, variant: str | None = None) -> ml_collections.Conf
         overlong_buffer=0,         # DAPO soft overlong penalty buffer (0 = off)
         track_reference_kl=True,   # log KL to the reference even when beta = 0
     ))
-    c.optimizer = ml_collections.ConfigDict(dict(
-        learning_rate=1e-3, schedule="cosine", warmup_steps=5, total_steps=60,
-        min_lr_ratio=0.1, weight_decay=0.0, max_grad_norm=1.0))
+    c.optimizer = common.optimizer_config(
+        learning_rate=1e-3, warmup_steps=5, total_steps=60, min_lr_ratio=0.1, max_grad_norm=1.0)
     c.eval = ml_collections.ConfigDict(dict(every=10, num_problems=128, pass_k=8, seed=12345))
     c.checkpoint = ml_collections.ConfigDict(dict(every=20, max_to_keep=2))
-    c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, tensor=1))
+    c.mesh = common.mesh_config()
     c.log = ml_collections.ConfigDict(dict(progress_bar=True, tensorboard=True, plot=True))
 
     if variant == "smoke":
@@ -77,7 +79,7 @@ def rlvr_config(*, loss: str, variant: str | None = None) -> ml_collections.Conf
         c.optimizer.warmup_steps = 0
         c.eval.every = 1
         c.eval.num_problems = 16
-        c.eval.pass_k = 2
+        c.eval.pass_k = 0
         c.checkpoint.every = 1
         c.log.progress_bar = False
     elif variant == "r1zero":

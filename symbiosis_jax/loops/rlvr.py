@@ -35,7 +35,7 @@ from symbiosis_jax import models, parallel, tasks, training
 from symbiosis_jax.loops import rlvr_steps
 from symbiosis_jax.loops.rlvr_config import (LOSSES, loss_settings, validate_config)
 
-__all__ = ["RLVRResult", "evaluate", "train", "validate_config", "LOSSES"]
+__all__ = ["LOSSES", "RLVRResult", "evaluate", "fit", "train", "validate_config"]
 
 _PHASE_SFT, _PHASE_RL, _PHASE_EVAL = 0, 1, 2
 
@@ -133,12 +133,30 @@ def _verify(task, problems, completions, stopped, *, require_stop: bool):
     return rewards, passed
 
 
-def _tree_shardings(tree, mesh):
-    """Each leaf's sharding; leaves not on `mesh` (e.g. optax step counts) are replicated."""
+def _tree_shardings(tree, mesh, *, like=None):
+    """Shardings for the leaves of `tree` (arrays or abstract arrays).
+
+    A leaf already on `mesh` keeps its sharding. With `like=(params, param_shardings)`, a subtree
+    of `tree` with the structure of `params` (optax moments) takes `param_shardings`. Everything
+    else (step counts, scalars) is replicated.
+    """
     rep = parallel.replicated(mesh)
+    if like is not None:
+        params, param_shardings = like
+        param_def = jax.tree.structure(params)
+
+        def is_params(x):
+            return jax.tree.structure(x) == param_def
+
+        def sub(x):
+            if is_params(x):
+                return param_shardings
+            return jax.tree.map(lambda _: rep, x)
+
+        return jax.tree.map(sub, tree, is_leaf=is_params)
 
     def one(x):
-        s = x.sharding
+        s = getattr(x, "sharding", None)
         return s if isinstance(s, jax.sharding.NamedSharding) and s.mesh == mesh else rep
 
     return jax.tree.map(one, tree)
@@ -166,10 +184,9 @@ class _Runner:
         key = jax.random.key(c.seed)
         self.key_init, self.key_sft, self.key_sample, self.key_update, self.key_eval = (
             jax.random.split(key, 5))
-        init_seed = int(jax.random.randint(self.key_init, (), 0, 2**31 - 1))
         with nnx.use_eager_sharding(False):
             model = parallel.create_sharded_model(
-                lambda: models.Transformer(mcfg, rngs=nnx.Rngs(init_seed)), self.mesh)
+                lambda: models.Transformer(mcfg, rngs=nnx.Rngs(self.key_init)), self.mesh)
         self.graphdef, params = nnx.split(model)
         self.init_params = params
         self.param_shardings = _tree_shardings(params, self.mesh)
@@ -184,6 +201,7 @@ class _Runner:
             max_new_tokens=c.max_new_tokens, eos_id=self.tokenizer.eos_id,
             pad_id=self.tokenizer.pad_id)
         self.optimizer = training.make_optimizer(c.optimizer)
+        self._copy = jax.jit(lambda tree: jax.tree.map(jnp.copy, tree))
         self._build_jits()
 
     def _build_jits(self):
@@ -208,21 +226,23 @@ class _Runner:
             total_steps=max(c.sft.num_steps, 1), min_lr_ratio=0.1,
             max_grad_norm=c.sft.max_grad_norm)))
         self.sft_optimizer = sft_opt
-        sft_opt_state = jax.jit(sft_opt.init)(self.init_params)
-        sft_os = _tree_shardings(sft_opt_state, self.mesh)
+        sft_os = _tree_shardings(jax.eval_shape(sft_opt.init, self.init_params),
+                                 self.mesh, like=(self.init_params, self.param_shardings))
         sft_sh = rlvr_steps.SFTBatch(prompt_tokens=bs, prompt_lengths=bs,
                                      completion_tokens=bs, completion_mask=bs)
-        self._sft_init = jax.jit(sft_opt.init, out_shardings=sft_os)
+        self._sft_init = jax.jit(sft_opt.init, in_shardings=(ps,), out_shardings=sft_os)
         self._sft_step = jax.jit(functools.partial(rlvr_steps.sft_step, gd, sft_opt),
                                  in_shardings=(ps, sft_os, sft_sh),
                                  out_shardings=(ps, sft_os, rep), donate_argnums=(0, 1))
 
-        opt_state = jax.jit(self.optimizer.init)(self.init_params)
-        self.opt_shardings = _tree_shardings(opt_state, self.mesh)
+        self.opt_shardings = _tree_shardings(
+            jax.eval_shape(self.optimizer.init, self.init_params), self.mesh,
+            like=(self.init_params, self.param_shardings))
         self.state_shardings = rlvr_steps.TrainState(
             step=rep, params=ps, opt_state=self.opt_shardings,
             ref_params=ps if self.use_reference else {})
-        self._opt_init = jax.jit(self.optimizer.init, out_shardings=self.opt_shardings)
+        self._opt_init = jax.jit(self.optimizer.init, in_shardings=(ps,),
+                                 out_shardings=self.opt_shardings)
         roll_sh = rlvr_steps.RolloutBatch(prompt_tokens=bs, prompt_lengths=bs,
                                           completion_tokens=bs, completion_mask=bs,
                                           sample_logp=bs, rewards=bs)
@@ -244,7 +264,7 @@ class _Runner:
         if c.num_steps <= 0:
             return params
         opt_state = self._sft_init(params)
-        params = jax.tree.map(jnp.copy, params)  # the init params stay valid (not donated)
+        params = self._copy(params)  # the caller's params stay valid (these are donated)
         for step in range(c.num_steps):
             problems = self.problems.draw(_PHASE_SFT, step, 0, c.batch_size)
             prompts = self.codec.prompts(problems)
@@ -336,10 +356,16 @@ class _Runner:
         return batch, metrics
 
     def init_state(self, params):
-        ref = jax.tree.map(jnp.copy, params) if self.use_reference else {}
+        ref = self._copy(params) if self.use_reference else {}
         return rlvr_steps.TrainState(
             step=jax.device_put(jnp.zeros((), jnp.int32), self.replicated),
             params=params, opt_state=self._opt_init(params), ref_params=ref)
+
+    def abstract_state(self):
+        """The train state's shapes, dtypes and shardings (a restore target)."""
+        shapes = jax.eval_shape(lambda p: self.init_state(p), self.init_params)
+        return jax.tree.map(lambda x, sh: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sh),
+                            shapes, self.state_shardings)
 
     def update(self, state, batch, step: int):
         key = jax.random.fold_in(self.key_update, step)
@@ -392,8 +418,8 @@ def _metadata(config, step: int) -> dict:
     return {"step": step, "data_position": {"rl_step": step}, "config": config.to_dict()}
 
 
-def train(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = False
-          ) -> RLVRResult:
+def fit(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = False
+        ) -> RLVRResult:
     """Runs SFT warm-start (optional) then RLVR from `config`; see the module docstring.
 
     Args:
@@ -422,8 +448,7 @@ def train(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = Fal
     eval_before = None
     latest = ckpt.latest_step() if resume else None
     if latest is not None:
-        target = runner.init_state(runner.init_params)
-        state, meta = ckpt.restore(latest, target=target)
+        state, meta = ckpt.restore(latest, target=runner.abstract_state())
         start = int(meta["data_position"]["rl_step"])
         print(f"[rlvr] resumed from {ckpt.directory} at RL step {start}", flush=True)
     else:
@@ -443,7 +468,6 @@ def train(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = Fal
         eval_before = runner.evaluate(state.params)
         log(0, eval_before)
         print(f"[rlvr] RL step 0: held-out pass@1 {eval_before['eval/pass@1']:.1%}", flush=True)
-        ckpt.save(0, state, _metadata(c, 0))
 
     bar = training.ProgressBar(c.rl.num_steps, initial=start, enabled=c.log.progress_bar,
                                keys=("reward_mean", "eval/pass@1", "entropy"), desc="rlvr")
@@ -482,6 +506,21 @@ def train(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = Fal
           f"{last_eval['eval/pass@1']:.1%}; plot: {plot_path}", flush=True)
     return RLVRResult(state=state, history=history, eval_before=eval_before,
                       eval_after=last_eval, plot_path=plot_path)
+
+
+def train(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = False) -> dict:
+    """The driver's entry (`experiments/train.py`): `fit`, summarised as a dict.
+
+    Returns:
+        `{"before/<metric>": ..., "after/<metric>": ..., "plot": path, "workdir": workdir}`.
+    """
+    result = fit(config, workdir=workdir, resume=resume)
+    out = {f"after/{k[5:]}": v for k, v in result.eval_after.items()}
+    if result.eval_before is not None:
+        out.update({f"before/{k[5:]}": v for k, v in result.eval_before.items()})
+    out["plot"] = result.plot_path
+    out["workdir"] = workdir
+    return out
 
 
 def evaluate(config: ml_collections.ConfigDict, params) -> dict:

@@ -1,0 +1,21 @@
+"""Dr. GRPO on 2-digit addition: no std in the advantage, no length normalisation.
+
+Run:
+    python experiments/train.py --config=configs/dr_grpo_arithmetic.py
+    python experiments/train.py --config=configs/dr_grpo_arithmetic.py:smoke   # one RL step, seconds
+
+Expected (2-core CPU, shared): RUNTIME_DEFAULT, held-out greedy pass@1 RESULT_DEFAULT.
+Loss: Dr. GRPO (arXiv:2503.20783): advantages r - mean over the group (no std), token sums
+divided by a constant (max_new_tokens) instead of each response's length, no KL.
+"""
+
+import ml_collections
+
+from configs import rlvr_common
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+    config = rlvr_common.rlvr_config(loss="dr_grpo", variant=arg)
+    config.rl.loss_kwargs = ml_collections.ConfigDict(dict(beta=0.0))
+    config.rl.normalize_std = False
+    return config

@@ -1,0 +1,23 @@
+"""GRPO on 2-digit addition: SFT warm-up, then RL from the verifier's reward alone.
+
+Run (the README's `make demo` runs exactly this):
+    python experiments/train.py                                   # = --config=configs/grpo_arithmetic.py
+    python experiments/train.py --config=configs/grpo_arithmetic.py:smoke   # one RL step, seconds
+    python experiments/train.py --config=configs/grpo_arithmetic.py:r1zero  # the headline run
+
+Expected (2-core CPU, shared): default RUNTIME_DEFAULT, held-out greedy pass@1 RESULT_DEFAULT;
+r1zero RUNTIME_R1ZERO, RESULT_R1ZERO (docs/rlvr.md has the curve).
+Loss: GRPO (arXiv:2402.03300): clip 0.2, k3 KL to the SFT model with beta 0.04, per-sequence
+token means, advantages (r - mean) / std over each group of G = 8 samples.
+"""
+
+import ml_collections
+
+from configs import rlvr_common
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+    config = rlvr_common.rlvr_config(loss="grpo", variant=arg)
+    config.rl.loss_kwargs = ml_collections.ConfigDict(dict(
+        beta=0.04, epsilon_low=0.2, epsilon_high=0.2))
+    return config

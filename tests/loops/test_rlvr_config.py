@@ -1,0 +1,74 @@
+"""Bad RLVR configs fail with a clear ValueError before anything is built or compiled."""
+
+import os
+import sys
+
+import pytest
+
+_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if _REPO not in sys.path:
+    sys.path.insert(0, _REPO)
+
+from symbiosis_jax.loops import rlvr  # noqa: E402
+from symbiosis_jax.training import driver  # noqa: E402
+
+
+def _config(name="grpo"):
+    return driver.load_config(os.path.join(_REPO, f"configs/{name}_arithmetic.py:smoke"))
+
+
+def _set(config, dotted, value):
+    node = config
+    *path, last = dotted.split(".")
+    for p in path:
+        node = node[p]
+    node[last] = value
+
+
+@pytest.mark.parametrize("dotted, value, message", [
+    ("rl.loss", "ppo2", r"config.rl.loss='ppo2' is not one of \('grpo', 'dapo', 'gspo', 'dr_grpo'\)"),
+    ("task.name", "chess", r"config.task.name='chess' is not one of"),
+    ("rl.group_size", 1, r"config.rl.group_size=1 must be >= 2 when advantages are divided"),
+    ("rl.num_prompts", -4, r"config.rl.num_prompts=-4 must be an int >= 1"),
+    ("max_new_tokens", 0, r"config.max_new_tokens=0 must be an int >= 1"),
+    ("sft.num_steps", -1, r"config.sft.num_steps=-1 must be an int >= 0"),
+    ("rl.num_minibatches", 3, r"must be divisible by config.rl.num_minibatches=3"),
+    ("rl.temperature", 0.0, r"config.rl.temperature=0.0 must be > 0"),
+    ("eval.num_problems", 12, r"eval.num_problems = 12 must be divisible by the data-parallel"),
+    ("model.num_layers", 0, r"config.model.num_layers=0 must be an int >= 1"),
+    ("rl.overlong_buffer", 9, r"overlong_buffer=9 must be <= max_new_tokens"),
+])
+def test_bad_config_raises_before_building(dotted, value, message, tmp_path, monkeypatch):
+    config = _config()
+    _set(config, dotted, value)
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("the runner was built before the config was validated")
+
+    monkeypatch.setattr(rlvr, "_Runner", no_build)
+    with pytest.raises(ValueError, match=message):
+        rlvr.train(config, workdir=str(tmp_path))
+    assert not os.listdir(tmp_path)
+
+
+def test_bad_task_and_loss_arguments():
+    config = _config()
+    config.task.kwargs.num_digits = 0
+    with pytest.raises(ValueError, match="num_digits=0 must be >= 1"):
+        rlvr.validate_config(config)
+    config = _config()
+    config.rl.loss_kwargs.tau = 1.0
+    with pytest.raises(ValueError, match="'tau', which grpo_loss does not take"):
+        rlvr.validate_config(config)
+
+
+def test_group_size_one_is_fine_without_std():
+    config = _config("dr_grpo")
+    config.rl.group_size = 1
+    config.rl.num_prompts = 16
+    rlvr.validate_config(config)   # Dr. GRPO does not divide by the std
+
+
+def test_unknown_variant():
+    with pytest.raises(ValueError, match="variant 'huge' is not one of"):
+        driver.load_config(os.path.join(_REPO, "configs/gspo_arithmetic.py:huge"))
