@@ -79,6 +79,10 @@ def test_dpo_policy_equals_reference_is_log2(beta):
     )
     np.testing.assert_allclose(loss, np.log(2.0), rtol=1e-6)
     np.testing.assert_allclose(metrics["reward_margin"], 0.0, atol=1e-6)
+    # At h = 0 the label-smoothed variants are log 2 too: ((1-eps) - eps) log 2 / (1 - 2 eps).
+    same = (jnp.asarray(pc), jnp.asarray(pr), jnp.asarray(pc), jnp.asarray(pr))
+    for fn in (losses.conservative_dpo_loss, losses.robust_dpo_loss):
+        np.testing.assert_allclose(fn(*same, beta=beta, label_smoothing=0.3)[0], np.log(2.0), rtol=1e-6)
 
 
 def test_dpo_hand_worked_and_metrics():
