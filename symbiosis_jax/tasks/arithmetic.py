@@ -2,6 +2,11 @@
 
 The verifier reads the integer at the start of the completion; with `strict=True` (default)
 anything after it other than whitespace fails the problem, so the policy must also learn to stop.
+
+With `reverse_answer=True` the answer is written least-significant digit first (`"12+34="` ->
+`"64"`, `"15+17="` -> `"23"`): each digit then depends only on the operands and the digit before
+it, the format in which small transformers learn addition quickly (Lee et al., "Teaching
+arithmetic to small transformers", arXiv:2307.03381).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ class ArithmeticTask:
         min_digits: smallest digit count per operand (operands >= 10**(min_digits-1)).
         strict: a completion passes only if the answer is followed by nothing but whitespace.
         format_reward: reward in [0, 1) for a completion that starts with an integer but is wrong.
+        reverse_answer: write the answer's digits least-significant first (sign first).
     """
 
     num_digits: int = 2
@@ -32,6 +38,7 @@ class ArithmeticTask:
     min_digits: int = 1
     strict: bool = True
     format_reward: float = 0.0
+    reverse_answer: bool = False
     name: str = "arithmetic"
 
     def __post_init__(self):
@@ -57,7 +64,7 @@ class ArithmeticTask:
         problems = []
         for x, y, o in zip(a.tolist(), b.tolist(), ops.tolist()):
             op = self.operations[o]
-            answer = str(_OPERATIONS[op](x, y))
+            answer = _format(_OPERATIONS[op](x, y), self.reverse_answer)
             problems.append(base.Problem(prompt=f"{x}{op}{y}=", answer=answer,
                                          demonstration=answer))
         return problems
@@ -66,15 +73,28 @@ class ArithmeticTask:
         """Scores `completion`; see `base.Task.verify`."""
         if not isinstance(completion, str):
             return base.Verdict(0.0, False)
-        value = base.parse_leading_int(completion)
-        if value is None:
-            return base.Verdict(0.0, False)
-        correct = str(value) == problem.answer
+        text = completion.lstrip(" ")
+        rest = _after_int(text)
+        number = text[:len(text) - len(rest)]
+        if not number.lstrip("+-") or len(number) > 1000:   # int() refuses > 4300 digits
+            return base.Verdict(float(self.format_reward) if number.lstrip("+-") else 0.0,
+                                False)
+        if self.reverse_answer:
+            correct = number == problem.answer     # digit order matters, zeros included
+        else:
+            correct = str(int(number)) == problem.answer
         if correct and self.strict:
-            correct = _after_int(completion.lstrip(" ")).strip() == ""
+            correct = rest.strip() == ""
         if correct:
             return base.Verdict(1.0, True)
         return base.Verdict(float(self.format_reward), False)
+
+
+def _format(value: int, reverse: bool) -> str:
+    if not reverse:
+        return str(value)
+    sign = "-" if value < 0 else ""
+    return sign + str(abs(value))[::-1]
 
 
 def _after_int(s: str) -> str:

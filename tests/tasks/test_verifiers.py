@@ -24,6 +24,7 @@ def _all_tasks():
     problems = (tasks.Problem("q", "42", "#### 42"), tasks.Problem("q", "3.5", "#### 3.5"))
     return [tasks.ArithmeticTask(num_digits=2, operations=("+", "*", "-")),
             tasks.ArithmeticTask(num_digits=3, format_reward=0.1),
+            tasks.ArithmeticTask(num_digits=2, reverse_answer=True, operations=("+", "-")),
             tasks.CountdownTask(format_reward=0.1), tasks.CountdownTask(use_all=False),
             tasks.GSM8KTask(problems=problems, fallback_last_number=True)]
 
@@ -59,6 +60,20 @@ def test_arithmetic_hand_worked():
     assert tasks.ArithmeticTask(strict=False).verify(p, "46x").passed
     assert tasks.ArithmeticTask(format_reward=0.2).verify(p, "47").reward == pytest.approx(0.2)
     assert tasks.ArithmeticTask(format_reward=0.2).verify(p, "ab").reward == 0.0
+
+
+def test_arithmetic_reversed_answers():
+    task = tasks.ArithmeticTask(num_digits=2, operations=("+", "-"), reverse_answer=True)
+    assert task.verify(tasks.Problem("15+17=", "23"), "23").passed          # 32 reversed
+    assert not task.verify(tasks.Problem("15+17=", "23"), "32").passed
+    p = tasks.Problem("10+20=", "03")                                        # 30 reversed
+    assert task.verify(p, "03").passed
+    assert not task.verify(p, "3").passed and not task.verify(p, "30").passed
+    for q in task.sample(np.random.default_rng(5), 100):
+        a, op, b = q.prompt[:-1].partition("+") if "+" in q.prompt else q.prompt[:-1].partition("-")
+        want = int(a) + int(b) if op == "+" else int(a) - int(b)
+        sign = "-" if want < 0 else ""
+        assert q.answer == sign + str(abs(want))[::-1]
 
 
 def test_arithmetic_sampling_matches_numpy_reference():
