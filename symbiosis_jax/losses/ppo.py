@@ -175,6 +175,9 @@ def ppo_loss(
         value metrics of ``ppo_value_loss`` and ``total_loss``.
     """
     _checks.check_nonnegative("value_coef", value_coef)
+    _checks.check_nonnegative("kl_coef", kl_coef)
+    if ref_logp is None and not (_checks.is_concrete_number(kl_coef) and kl_coef == 0):
+        raise ValueError(f"ref_logp is required when kl_coef={kl_coef!r} is not 0")
     given = [x is not None for x in (values, old_values, returns)]
     if any(given) and not all(given):
         raise ValueError("values, old_values and returns must be given together or not at all")

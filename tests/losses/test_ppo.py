@@ -86,8 +86,10 @@ def test_bad_input():
         losses.ppo_loss(z, z, jnp.ones(2), z, values=z)
     with pytest.raises(ValueError, match="value_clip=0"):
         losses.ppo_value_loss(z, z, z, z, value_clip=0.0)
-    with pytest.raises(ValueError, match="ref_logp is required when beta=0.1"):
+    with pytest.raises(ValueError, match="ref_logp is required when kl_coef=0.1"):
         losses.ppo_loss(z, z, jnp.ones(2), z, kl_coef=0.1)
+    with pytest.raises(ValueError, match="kl_coef=-0.1 must be >= 0"):
+        losses.ppo_loss(z, z, jnp.ones(2), z, ref_logp=z, kl_coef=-0.1)
     with pytest.raises(ValueError, match="target_kl=0"):
         losses.adaptive_kl_update(losses.init_kl_controller(0.1), 1.0, 1, target_kl=0)
     with pytest.raises(ValueError, match="kl_coef=-1"):
