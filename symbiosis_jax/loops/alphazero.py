@@ -423,7 +423,26 @@ def make_iteration_fn(config, env, graphdef, mesh) -> Callable[[jax.Array, Train
         new = TrainState(params=params, opt_state=opt_state, replay=buffer, iteration=ts.iteration + 1)
         return new, metrics
 
-    return jax.jit(iteration, donate_argnums=(1,))
+    jitted = jax.jit(iteration, donate_argnums=(1,))
+
+    def iteration_fn(key, ts):
+        with game_context(config.game):
+            return jitted(key, ts)
+
+    return iteration_fn
+
+
+# pgx's go implementation broadcasts implicitly; let it, and only it, do so.
+_IMPLICIT_RANK_PROMOTION_GAMES = ("go_9x9",)
+
+
+def game_context(game: str):
+    """Context for tracing code that steps ``game``: allows pgx go's implicit rank promotion."""
+    import contextlib
+
+    if game in _IMPLICIT_RANK_PROMOTION_GAMES:
+        return jax.numpy_rank_promotion("allow")
+    return contextlib.nullcontext()
 
 
 def _sharded(search_fn, data_sharding):
@@ -489,6 +508,10 @@ def make_evaluator(config, env, graphdef) -> Callable[[jax.Array, Params], dict[
             opponents[opponent] = pure_mcts_agent(env, num_simulations=config.eval.baseline_num_simulations)
 
     def evaluate(key, params) -> dict[str, float]:
+        with game_context(config.game):
+            return _evaluate(key, params)
+
+    def _evaluate(key, params) -> dict[str, float]:
         metrics = {}
         for i, (name, other) in enumerate(opponents.items()):
             result = arena.play(

@@ -57,7 +57,7 @@ def test_resume_is_exact(tmp_path):
         ({"selfplay.batch_size": -4}, r"config.selfplay.batch_size=-4 must be a positive int"),
         ({"replay.capacity": 0}, r"config.replay.capacity=0 must be a positive int"),
         ({"train.batch_size": -1}, r"config.train.batch_size=-1 must be a positive int"),
-        ({"search.num_simulations": 64}, r"config.search.num_simulations=64 needs 65 tree nodes .* num_nodes=5"),
+        ({"search.num_simulations": 64}, r"config.search.num_simulations=64 needs 65 tree nodes .*config.search.num_nodes=5"),
         ({"search.algorithm": "alphabeta"}, r"config.search.algorithm='alphabeta' is not one of \('gumbel', 'puct'\)"),
         ({"eval.num_games": 3}, r"config.eval.num_games=3 must be even"),
         ({"selfplay.batch_size": 12}, r"config.selfplay.batch_size=12 must be divisible by the mesh's data axis size 8"),
