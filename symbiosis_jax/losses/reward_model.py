@@ -1,4 +1,6 @@
-"""Bradley-Terry reward-model loss (Christiano et al., arXiv:1706.03741; Ouyang et al., arXiv:2203.02155).
+"""Bradley-Terry reward-model loss.
+
+Christiano et al., arXiv:1706.03741; Ouyang et al., arXiv:2203.02155:
 
     L = mean_b -log sigmoid(r_w - r_l - m_b) + c * mean_b (r_w + r_l)^2
 
