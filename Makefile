@@ -29,7 +29,9 @@ test-all: $(STAMP)
 	$(PY) -m pytest -q -n auto
 
 bench: $(STAMP)
-	$(PY) benchmarks/losses.py
+	$(PY) benchmarks/sampler.py --quick
+	$(PY) benchmarks/mcts.py --quick
+	$(PY) benchmarks/grpo_step.py --quick
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
