@@ -87,13 +87,17 @@ def _rms_norm(x: jax.Array, scale: jax.Array, eps: float) -> jax.Array:
     return (y * scale).astype(x.dtype)
 
 
-def _rope(x_bthe: jax.Array, positions_bt: jax.Array, theta: float) -> jax.Array:
+def rope_angles(positions_bt: jax.Array, head_dim: int, theta: float):
+    """`(sin, cos)`, each `[B, T, 1, E/2]` float32, shared by all layers."""
+    inv_freq = 1.0 / (theta ** (jnp.arange(0, head_dim, 2, dtype=jnp.float32) / head_dim))
+    angles = positions_bt.astype(jnp.float32)[..., None] * inv_freq[None, None]
+    return jnp.sin(angles)[:, :, None, :], jnp.cos(angles)[:, :, None, :]
+
+
+def _rope(x_bthe: jax.Array, sin_cos) -> jax.Array:
     """Rotates `[B, T, H, E]` by position, HF Llama "rotate half" layout."""
+    sin, cos = sin_cos
     e = x_bthe.shape[-1]
-    inv_freq = 1.0 / (theta ** (jnp.arange(0, e, 2, dtype=jnp.float32) / e))
-    angles = positions_bt.astype(jnp.float32)[..., None] * inv_freq[None, None]  # [B, T, E/2]
-    sin = jnp.sin(angles)[:, :, None, :]
-    cos = jnp.cos(angles)[:, :, None, :]
     x = x_bthe.astype(jnp.float32)
     x1, x2 = x[..., : e // 2], x[..., e // 2:]
     out = jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
@@ -134,12 +138,12 @@ class Attention(nnx.Module):
             self.v_bias = _param(rngs, (c.num_kv_heads, c.head_dim),
                                  ("kv_heads", "head_dim"), pd, "zeros")
 
-    def __call__(self, x_btd, positions_bt, key_mask_bts, kv=None, cache_index=None):
+    def __call__(self, x_btd, sin_cos, key_mask_bts, kv=None, cache_index=None):
         """Attention of `x_btd` over itself or over a cache.
 
         Args:
             x_btd: `[B, T, D]` normalised inputs.
-            positions_bt: `[B, T]` RoPE positions.
+            sin_cos: `rope_angles(positions_bt, ...)` of the queries.
             key_mask_bts: `[B, T, S]` bool, True where query t may see key s.
             kv: optional `(k_bkse, v_bkse)` cache of this layer; the new keys
                 and values are written at slots `cache_index .. cache_index+T-1`.
@@ -158,8 +162,8 @@ class Attention(nnx.Module):
             q = q + self.q_bias[...].astype(dt)[None, None]
             k = k + self.k_bias[...].astype(dt)[None, None]
             v = v + self.v_bias[...].astype(dt)[None, None]
-        q = _rope(q, positions_bt, c.rope_theta)
-        k = _rope(k, positions_bt, c.rope_theta)
+        q = _rope(q, sin_cos)
+        k = _rope(k, sin_cos)
         # Heads-major [B, K, S, E]: the attention dots then batch over (B, K)
         # without transposing the whole cache at every decode step.
         k = jnp.transpose(k, (0, 2, 1, 3))
@@ -212,8 +216,8 @@ class Block(nnx.Module):
                                 rngs=rngs)
         self.mlp = MLP(config, rngs=rngs)
 
-    def __call__(self, x_btd, positions_bt, key_mask_bts, kv=None, cache_index=None):
-        h, kv = self.attn(self.attn_norm(x_btd), positions_bt, key_mask_bts, kv,
+    def __call__(self, x_btd, sin_cos, key_mask_bts, kv=None, cache_index=None):
+        h, kv = self.attn(self.attn_norm(x_btd), sin_cos, key_mask_bts, kv,
                           cache_index)
         x_btd = x_btd + h
         x_btd = x_btd + self.mlp(self.mlp_norm(x_btd))
@@ -266,8 +270,9 @@ class Transformer(nnx.Module):
         causal_ts = jnp.tril(jnp.ones((t, t), jnp.bool_))
         key_mask = causal_ts[None] & (attention_mask_bt[:, None, :] > 0)
         x = self._embed(tokens_bt)
+        sin_cos = rope_angles(positions_bt, self.config.head_dim, self.config.rope_theta)
         for block in self.blocks:
-            x, _ = block(x, positions_bt, key_mask)
+            x, _ = block(x, sin_cos, key_mask)
         return self.final_norm(x)
 
     def __call__(self, tokens_bt, positions_bt=None, attention_mask_bt=None):
@@ -319,9 +324,10 @@ class Transformer(nnx.Module):
         causal_ts = jnp.arange(s)[None, :] <= query_slot[:, None]
         key_mask = causal_ts[None] & kv_mask_bs[:, None, :]
         x = self._embed(tokens_bt)
+        sin_cos = rope_angles(positions_bt, self.config.head_dim, self.config.rope_theta)
         ks, vs = [], []
         for i, block in enumerate(self.blocks):
-            x, (k, v) = block(x, positions_bt, key_mask, (cache.k[i], cache.v[i]),
+            x, (k, v) = block(x, sin_cos, key_mask, (cache.k[i], cache.v[i]),
                               cache_index)
             ks.append(k)
             vs.append(v)
