@@ -297,3 +297,62 @@ def tic_tac_toe_every_reply(
             frontier = jax.tree.map(lambda x: x[~done], children)
             depth += 1
     return EveryReplyResult(**{k: np.asarray(v) for k, v in result.items()})
+
+
+_BOARD_SHAPES = {"tic_tac_toe": (3, 3), "connect_four": (6, 7)}
+
+
+def render_board(env_id: str, state: pgx.State) -> str:
+    """Text picture of one tic-tac-toe or connect four position: X moved first, O second.
+
+    Args:
+        env_id: ``"tic_tac_toe"`` or ``"connect_four"``.
+        state: one (unbatched) pgx state.
+    """
+    if env_id not in _BOARD_SHAPES:
+        raise ValueError(f"env_id={env_id!r} is not one of {tuple(_BOARD_SHAPES)}")
+    board = np.asarray(state._x.board).reshape(_BOARD_SHAPES[env_id])
+    symbols = {-1: ".", 0: "X", 1: "O"}
+    rows = [" ".join(symbols[int(c)] for c in row) for row in board]
+    if env_id == "connect_four":
+        rows.append(" ".join(str(i) for i in range(board.shape[1])))
+    return "\n".join(rows)
+
+
+def record_game(
+    key: jax.Array,
+    env: pgx.Env,
+    agent_first: AgentFn,
+    agent_second: AgentFn,
+    *,
+    params_first: Any = None,
+    params_second: Any = None,
+    max_num_steps: int = 1000,
+) -> tuple[list[pgx.State], list[int], np.ndarray]:
+    """Plays one game on the host, move by move, for display.
+
+    Returns:
+        ``(states, actions, rewards)``: the states from the start to the end, the
+        actions, and the final ``[2]`` rewards of (first, second) agent.
+    """
+    init_key, key = jax.random.split(key)
+    state = jax.tree.map(lambda x: x[None], env.init(init_key))
+    first_player = int(state.current_player[0])
+    step_fn = _cached_jit(_STEP_FNS.setdefault(env.id, jax.vmap(env.step)))
+    first_jit, second_jit = _cached_jit(agent_first), _cached_jit(agent_second)
+    states, actions = [jax.tree.map(lambda x: x[0], state)], []
+    total = np.zeros(2, np.float32)
+    for t in range(max_num_steps):
+        if bool(state.terminated[0]) or bool(state.truncated[0]):
+            break
+        k = jax.random.fold_in(key, t)
+        if int(state.current_player[0]) == first_player:
+            action = first_jit(params_first, k, state)
+        else:
+            action = second_jit(params_second, k, state)
+        state = step_fn(state, action)
+        total += np.asarray(state.rewards[0])
+        actions.append(int(action[0]))
+        states.append(jax.tree.map(lambda x: x[0], state))
+    rewards = np.array([total[first_player], total[1 - first_player]])
+    return states, actions, rewards
