@@ -1,5 +1,6 @@
 """Transformer: config checks, padding, KV-cache parity, the log-prob bridge, sharding."""
 
+import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,14 +14,51 @@ CFG = models.TransformerConfig(vocab_size=24, num_layers=2, embed_dim=32, num_he
                                qkv_bias=True)
 
 
+def _numpy_model(cfg, seed=0, scale=1.0):
+    """A model with numpy-drawn weights: no JAX RNG compile (slow on a busy CPU).
+
+    Norm scales are near 1; other weights are 0.02 * scale * N(0, 1). Larger
+    `scale` gives peaked, context-dependent logits, so comparisons are not
+    trivially met by near-uniform outputs.
+    """
+    graphdef, state = nnx.split(nnx.eval_shape(
+        lambda: models.Transformer(cfg, rngs=nnx.Rngs(0))))
+    rng = np.random.default_rng(seed)
+
+    def draw(path, x):
+        z = rng.normal(size=x.shape).astype(np.float32)
+        if "norm" in jax.tree_util.keystr(path):
+            return jnp.asarray(1.0 + 0.1 * z)
+        return jnp.asarray(0.02 * scale * z)
+
+    return nnx.merge(graphdef, jax.tree_util.tree_map_with_path(draw, state))
+
+
 def _model(cfg=CFG, seed=0, scale=1.0):
-    model = models.Transformer(cfg, rngs=nnx.Rngs(seed))
-    if scale != 1.0:
-        # Bigger weights give peaked, position-dependent logits, so the
-        # comparisons below are not trivially satisfied by near-uniform outputs.
-        state = nnx.state(model)
-        nnx.update(model, jax.tree.map(lambda x: x * scale, state))
-    return model
+    return _numpy_model(cfg, seed, scale)
+
+
+@nnx.jit
+def _logits(model, toks, mask=None):
+    return model(toks, None, mask)
+
+
+@functools.partial(nnx.jit, static_argnames=("temperature", "return_entropy"))
+def _logprobs(model, toks, mask, temperature=1.0, return_entropy=False):
+    return models.token_logprobs(model, toks, mask, temperature=temperature,
+                                 return_entropy=return_entropy)
+
+
+@nnx.jit
+def _score_hidden(model, toks):
+    return model.score(toks), model.hidden(toks)
+
+
+@nnx.jit
+def _decode(model, toks, pos, cache, cache_index, kv_mask):
+    hidden, cache = model.decode(toks, pos, cache, cache_index=cache_index,
+                                 kv_mask_bs=kv_mask)
+    return model.logits(hidden), cache
 
 
 @pytest.mark.parametrize("field,value", [
@@ -47,11 +85,12 @@ def test_left_padding_does_not_change_logits():
     toks = np.array([[5, 9, 3, 7, 11]])
     padded = np.concatenate([np.zeros((1, 3), np.int64), toks], axis=1)
     mask = (np.arange(8) >= 3).astype(np.int32)[None]
-    ref = model(jnp.asarray(toks))
-    out = model(jnp.asarray(padded), None, jnp.asarray(mask))
+    ref = _logits(model, jnp.asarray(toks), jnp.ones((1, 5), jnp.int32))
+    out = _logits(model, jnp.asarray(padded), jnp.asarray(mask))
     np.testing.assert_allclose(out[:, 3:], ref, atol=1e-5, rtol=1e-5)
     # And the logits really depend on the context: a different prefix changes them.
-    other = model(jnp.asarray(np.array([[6, 9, 3, 7, 11]])))
+    other = _logits(model, jnp.asarray(np.array([[6, 9, 3, 7, 11]])),
+                    jnp.ones((1, 5), jnp.int32))
     assert np.abs(np.asarray(other - ref))[:, 1:].max() > 1e-2
 
 
@@ -59,17 +98,16 @@ def test_cached_decode_equals_full_forward():
     model = _model(scale=3.0)
     rng = np.random.default_rng(0)
     toks = jnp.asarray(rng.integers(0, CFG.vocab_size, (2, 7)))
-    full = model(toks)
+    full = _logits(model, toks)
     cache = models.init_cache(CFG, 2, 7)
     kv_mask = jnp.ones((2, 7), bool)
     pos = jnp.broadcast_to(jnp.arange(7), (2, 7))
-    hidden, cache = model.decode(toks[:, :4], pos[:, :4], cache, cache_index=0,
-                                 kv_mask_bs=kv_mask)
-    steps = [model.logits(hidden)]
+    logits, cache = _decode(model, toks[:, :4], pos[:, :4], cache, 0, kv_mask)
+    steps = [logits]
     for t in range(4, 7):
-        hidden, cache = model.decode(toks[:, t:t + 1], pos[:, t:t + 1], cache,
-                                     cache_index=t, kv_mask_bs=kv_mask)
-        steps.append(model.logits(hidden))
+        logits, cache = _decode(model, toks[:, t:t + 1], pos[:, t:t + 1], cache, t,
+                                kv_mask)
+        steps.append(logits)
     np.testing.assert_allclose(jnp.concatenate(steps, axis=1), full, atol=1e-5,
                                rtol=1e-5)
 
@@ -84,9 +122,9 @@ def test_token_logprobs_matches_numpy_reference(temperature):
     model = _model(scale=4.0)
     toks = np.array([[0, 0, 4, 8, 15, 16, 0], [3, 5, 7, 9, 11, 13, 17]])
     mask = np.array([[0, 0, 1, 1, 1, 1, 0], [1, 1, 1, 1, 1, 1, 1]])
-    logp, ent = models.token_logprobs(model, jnp.asarray(toks), jnp.asarray(mask),
-                                      temperature=temperature, return_entropy=True)
-    logits = np.asarray(model(jnp.asarray(toks), None, jnp.asarray(mask)),
+    logp, ent = _logprobs(model, jnp.asarray(toks), jnp.asarray(mask),
+                          temperature=temperature, return_entropy=True)
+    logits = np.asarray(_logits(model, jnp.asarray(toks), jnp.asarray(mask)),
                         np.float64) / temperature
     ls = _np_log_softmax(logits)
     want = np.zeros(toks.shape)
@@ -100,8 +138,8 @@ def test_token_logprobs_matches_numpy_reference(temperature):
     np.testing.assert_allclose(ent, want_ent, atol=1e-5)
     assert logp.shape == toks.shape and want[1, 1] < -0.01
     # Padded row 0 equals the same tokens unpadded.
-    alone = models.token_logprobs(model, jnp.asarray(toks[:1, 2:6]),
-                                  jnp.ones((1, 4), jnp.int32), temperature=temperature)
+    alone = _logprobs(model, jnp.asarray(toks[:1, 2:6]), jnp.ones((1, 4), jnp.int32),
+                      temperature=temperature)
     np.testing.assert_allclose(logp[0, 2:6], alone[0], atol=1e-5)
     assert logp[0, 2] == 0.0 and logp[0, 6] == 0.0
 
@@ -110,12 +148,13 @@ def test_scalar_head_and_tied_embeddings():
     cfg = CFG.replace(tie_embeddings=True, scalar_head=True)
     model = _model(cfg)
     toks = jnp.asarray([[1, 2, 3]])
-    values = model.score(toks)
+    values, h = _score_hidden(model, toks)
     assert values.shape == (1, 3)
-    h = np.asarray(model.hidden(toks), np.float64)
-    np.testing.assert_allclose(values, h @ np.asarray(model.scalar_kernel[...]),
+    h = np.asarray(h, np.float64)
+    np.testing.assert_allclose(values, h @ np.asarray(model.scalar_kernel[...]) +
+                               float(model.scalar_bias[...]),
                                atol=1e-5)
-    np.testing.assert_allclose(model(toks), h @ np.asarray(model.embed[...]).T,
+    np.testing.assert_allclose(_logits(model, toks), h @ np.asarray(model.embed[...]).T,
                                atol=1e-5)
     with pytest.raises(ValueError, match="scalar_head"):
         _model().score(toks)
@@ -130,8 +169,8 @@ def test_sharded_forward_equals_unsharded():
     toks = jnp.asarray(np.random.default_rng(1).integers(0, CFG.vocab_size, (8, 6)))
     mask = jnp.ones((8, 6), jnp.int32).at[:4, :2].set(0)
     graphdef, state = nnx.split(model)
-    ref = models.token_logprobs(model, toks, mask)
-    ref_logits = model(toks, None, mask)
+    ref = _logprobs(model, toks, mask)
+    ref_logits = _logits(model, toks, mask)
 
     shardings = parallel.state_shardings(state, mesh)
     state_sh = jax.device_put(state, shardings)
