@@ -119,7 +119,9 @@ def params_from_hf_state_dict(config: TransformerConfig,
     d, h, k, e, f = c.embed_dim, c.num_heads, c.num_kv_heads, c.head_dim, c.mlp_dim
     out[("embed",)] = get("model.embed_tokens.weight", (c.vocab_size, d))
     out[("final_norm", "scale")] = get("model.norm.weight", (d,))
-    if not c.tie_embeddings:
+    # A sequence classifier (reward model) has no language-model head; with
+    # scalar_head=True the LM head then keeps its random initialisation.
+    if not c.tie_embeddings and not (c.scalar_head and "lm_head.weight" not in tensors):
         out[("lm_head",)] = get("lm_head.weight", (c.vocab_size, d)).T
     for i in range(c.num_layers):
         pre = f"model.layers.{i}."
@@ -155,7 +157,8 @@ def load_hf_checkpoint(path: str, *, dtype: str = "float32",
         dtype: compute dtype name.
         param_dtype: parameter dtype name.
         scalar_head: add a scalar head; loaded from `score.weight` when the
-            checkpoint has one (a 1-label sequence classifier), else random.
+            checkpoint has one (a 1-label `*ForSequenceClassification`, whose
+            missing LM head is then left random), else random.
         rngs: used only for a scalar head absent from the checkpoint.
 
     Returns:

@@ -122,3 +122,17 @@ def test_unknown_architecture_and_bad_shapes_are_clear(saved, tmp_path):
         models.load_hf_checkpoint(str(bad))
     with pytest.raises(ValueError, match="no config.json"):
         models.load_hf_checkpoint(str(tmp_path))
+
+
+def test_sequence_classifier_loads_as_scalar_head(tmp_path):
+    torch.manual_seed(1)
+    cfg = transformers.LlamaConfig(**{**_COMMON, "pad_token_id": 0}, num_labels=1)
+    hf = transformers.LlamaForSequenceClassification(cfg).float().eval()
+    hf.save_pretrained(str(tmp_path))
+    model = models.load_hf_checkpoint(str(tmp_path), scalar_head=True)
+    toks = np.random.default_rng(2).integers(1, 48, (2, 9))
+    with torch.no_grad():
+        ref = hf(input_ids=torch.tensor(toks)).logits.numpy()[:, 0]
+    ours = np.asarray(jax.jit(lambda t: model.score(t))(jnp.asarray(toks)))[:, -1]
+    assert np.abs(ref).max() > 1e-2
+    np.testing.assert_allclose(ours, ref, atol=1e-4, rtol=1e-4)
