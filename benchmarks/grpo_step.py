@@ -29,7 +29,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, _REPO)
 
 NUM_PROMPTS = 8
 GROUP_SIZE = 8
@@ -121,8 +122,44 @@ def main(argv=None):
     return rows
 
 
+def ours_config(num_new_tokens: int):
+    """The RLVR config at the benchmark shape (GRPO, mu = 1, beta = 0, one device)."""
+    from symbiosis_jax.training import driver
+
+    config = driver.load_config(os.path.join(_REPO, "configs/grpo_arithmetic.py"))
+    config.model = dict(num_layers=4, embed_dim=128, num_heads=4, num_kv_heads=4, head_dim=32,
+                        mlp_dim=512)
+    config.max_new_tokens = num_new_tokens
+    config.rl.num_prompts = NUM_PROMPTS
+    config.rl.group_size = GROUP_SIZE
+    config.rl.loss_kwargs.beta = 0.0
+    config.rl.track_reference_kl = False
+    config.sft.num_steps = 0
+    config.eval.num_problems = 8
+    config.eval.pass_k = 0
+    config.optimizer.learning_rate = 1e-4
+    config.mesh.data = 1
+    return config
+
+
 def time_ours(num_new_tokens: int, *, num_steps: int, num_warmup: int) -> float:
-    raise NotImplementedError
+    """Median seconds per symbiosis_jax RLVR step (sample + verify + update) at the shape."""
+    import jax
+
+    from symbiosis_jax.loops import rlvr
+
+    runner = rlvr._Runner(ours_config(num_new_tokens))  # noqa: SLF001 (the loop's own parts)
+    n_params = sum(x.size for x in jax.tree.leaves(runner.init_params))
+    assert n_params == 1_057_920, n_params
+    state = runner.init_state(runner._copy(runner.init_params))  # noqa: SLF001
+    times = []
+    for step in range(num_warmup + num_steps):
+        t0 = time.perf_counter()
+        batch, _ = runner.rollouts(state.params, step)
+        state, metrics = runner.update(state, batch, step)
+        jax.block_until_ready((state, metrics))
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times[num_warmup:]))
 
 
 if __name__ == "__main__":

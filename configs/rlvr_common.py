@@ -34,7 +34,7 @@ def rlvr_config(*, loss: str, variant: str | None = None) -> ml_collections.Conf
     c.loop = "rlvr"
     c.seed = 0
     c.task = ml_collections.ConfigDict(dict(
-        name="arithmetic", kwargs=dict(num_digits=2, operations=("+",))))
+        name="arithmetic", kwargs=dict(num_digits=2, min_digits=2, operations=("+",), reverse_answer=True)))
     c.tokenizer = "char"
     c.model = model_config()
     c.max_prompt_length = 8      # prompt tokens, bos included (left-padded to this)

@@ -356,10 +356,11 @@ class _Runner:
         return batch, metrics
 
     def init_state(self, params):
+        """A fresh train state; `params` are copied (the update donates its state)."""
         ref = self._copy(params) if self.use_reference else {}
         return rlvr_steps.TrainState(
             step=jax.device_put(jnp.zeros((), jnp.int32), self.replicated),
-            params=params, opt_state=self._opt_init(params), ref_params=ref)
+            params=self._copy(params), opt_state=self._opt_init(params), ref_params=ref)
 
     def abstract_state(self):
         """The train state's shapes, dtypes and shardings (a restore target)."""
@@ -370,6 +371,42 @@ class _Runner:
     def update(self, state, batch, step: int):
         key = jax.random.fold_in(self.key_update, step)
         return self._update(state, self.put(batch), key)
+
+
+# Fields that do not change what the runner builds or compiles.
+_RUN_ONLY_FIELDS = (("rl", "num_steps"), ("eval", "every"), ("checkpoint", "every"),
+                    ("checkpoint", "max_to_keep"), ("log", "progress_bar"),
+                    ("log", "tensorboard"), ("log", "plot"))
+_RUNNERS: dict = {}
+_MAX_RUNNERS = 4
+
+
+def _runner_for(config) -> _Runner:
+    """A `_Runner` for `config`, reused across calls that differ only in run length/logging.
+
+    Reuse keeps the compiled steps, so a resumed run (or a test's second run) in the same
+    process does not compile again. The cache holds the last few runners.
+    """
+    key_dict = config.to_dict()
+    for section, field in _RUN_ONLY_FIELDS:
+        key_dict.get(section, {}).pop(field, None)
+    key = (repr(sorted(_flat_items(key_dict))), jax.device_count())
+    if key not in _RUNNERS:
+        if len(_RUNNERS) >= _MAX_RUNNERS:
+            _RUNNERS.pop(next(iter(_RUNNERS)))
+        _RUNNERS[key] = _Runner(config)
+    runner = _RUNNERS.pop(key)
+    _RUNNERS[key] = runner          # most recently used last
+    runner.config = config
+    return runner
+
+
+def _flat_items(d, prefix=""):
+    for k, v in d.items():
+        if isinstance(v, dict):
+            yield from _flat_items(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}", repr(v)
 
 
 def advantages_overlong(lengths, *, max_length, buffer_length):
@@ -434,7 +471,7 @@ def fit(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = False
     """
     validate_config(config)
     os.makedirs(workdir, exist_ok=True)
-    runner = _Runner(config)
+    runner = _runner_for(config)
     c = config
     ckpt = training.Checkpointer(os.path.join(workdir, "checkpoints"),
                                  max_to_keep=c.checkpoint.max_to_keep)
@@ -525,4 +562,4 @@ def train(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = Fal
 
 def evaluate(config: ml_collections.ConfigDict, params) -> dict:
     """Held-out metrics of `params` on `config`'s task (greedy pass@1, pass@k)."""
-    return _Runner(config).evaluate(params)
+    return _runner_for(config).evaluate(params)
