@@ -220,11 +220,11 @@ class _Runner:
             for greedy in (False, True)}
 
         c = self.config
+        # Warm-up then a constant rate: the SFT model after k steps does not depend on
+        # sft.num_steps, so the warm-start can be stopped wherever held-out accuracy is right.
         sft_opt = training.make_optimizer(ml_collections.ConfigDict(dict(
-            learning_rate=c.sft.learning_rate, schedule="cosine",
-            warmup_steps=min(c.sft.warmup_steps, max(c.sft.num_steps - 1, 0)),
-            total_steps=max(c.sft.num_steps, 1), min_lr_ratio=0.1,
-            max_grad_norm=c.sft.max_grad_norm)))
+            learning_rate=c.sft.learning_rate, schedule="constant",
+            warmup_steps=c.sft.warmup_steps, max_grad_norm=c.sft.max_grad_norm)))
         self.sft_optimizer = sft_opt
         sft_os = _tree_shardings(jax.eval_shape(sft_opt.init, self.init_params),
                                  self.mesh, like=(self.init_params, self.param_shardings))
@@ -409,6 +409,41 @@ def _flat_items(d, prefix=""):
             yield f"{prefix}{k}", repr(v)
 
 
+_SFT_CACHE: dict = {}
+
+
+def _cached_sft(runner: _Runner, *, log_fn):
+    """`runner.run_sft`, memoised in-process on everything the warm-start depends on.
+
+    Runs that share seed, model, task, tokenizer, lengths, held-out set and SFT settings (e.g.
+    the four losses of `experiments/compare_rlvr.py`) share one warm-start; it is deterministic,
+    so this changes nothing but time.
+    """
+    c = runner.config
+    parts = {name: c.get(name) for name in ("seed", "model", "task", "tokenizer",
+                                            "max_prompt_length", "max_new_tokens", "sft",
+                                            "mesh")}
+    parts["eval"] = (c.eval.seed, c.eval.num_problems)
+    key = (repr(sorted(_flat_items({k: (v.to_dict() if hasattr(v, "to_dict") else v)
+                                    for k, v in parts.items()}))), jax.device_count())
+    if key not in _SFT_CACHE:
+        logged = []
+
+        def record(step, metrics):
+            logged.append((step, jax.device_get(metrics)))
+
+        params = runner.run_sft(runner.init_params, log_fn=record)
+        _SFT_CACHE.clear()                     # keep one warm-start in memory
+        _SFT_CACHE[key] = (jax.device_get(params), logged)
+    else:
+        print("[rlvr] SFT: reusing this process's warm-start with the same settings",
+              flush=True)
+    params, logged = _SFT_CACHE[key]
+    for step, metrics in logged:               # the same SFT log lines in every run
+        log_fn(step, metrics)
+    return jax.device_put(params, runner.param_shardings)
+
+
 def advantages_overlong(lengths, *, max_length, buffer_length):
     """DAPO's soft overlong penalty `[B]` (see `losses.overlong_reward_shaping`)."""
     from symbiosis_jax import losses
@@ -496,7 +531,7 @@ def fit(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = False
             ev0 = runner.evaluate(params)
             print(f"[rlvr] before SFT: held-out pass@1 {ev0['eval/pass@1']:.1%}", flush=True)
             t0 = time.perf_counter()
-            params = runner.run_sft(params, log_fn=lambda s, m: (
+            params = _cached_sft(runner, log_fn=lambda s, m: (
                 log(-c.sft.num_steps + s, m) if s % 10 == 0 or s == c.sft.num_steps - 1
                 else None))
             print(f"[rlvr] SFT: {c.sft.num_steps} steps in {time.perf_counter() - t0:.1f}s",

@@ -6,6 +6,7 @@ import sys
 
 import jax
 import numpy as np
+import pytest
 
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if _REPO not in sys.path:
@@ -13,6 +14,15 @@ if _REPO not in sys.path:
 
 from symbiosis_jax.loops import rlvr  # noqa: E402
 from symbiosis_jax.training import driver  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _fast_compiles():
+    """These tests check wiring, not speed: skip most XLA optimisations (faster compiles)."""
+    previous = jax.config.read("jax_disable_most_optimizations")
+    jax.config.update("jax_disable_most_optimizations", True)
+    yield
+    jax.config.update("jax_disable_most_optimizations", previous)
 
 
 def _config(num_steps):

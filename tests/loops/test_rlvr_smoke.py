@@ -4,6 +4,7 @@ import json
 import os
 import sys
 
+import jax
 import numpy as np
 import pytest
 
@@ -15,6 +16,15 @@ from symbiosis_jax.loops import rlvr  # noqa: E402
 from symbiosis_jax.training import driver  # noqa: E402
 
 CONFIGS = ["grpo", "dapo", "gspo", "dr_grpo"]
+
+
+@pytest.fixture(autouse=True)
+def _fast_compiles():
+    """These tests check wiring, not speed: skip most XLA optimisations (faster compiles)."""
+    previous = jax.config.read("jax_disable_most_optimizations")
+    jax.config.update("jax_disable_most_optimizations", True)
+    yield
+    jax.config.update("jax_disable_most_optimizations", previous)
 
 
 def _records(workdir):
