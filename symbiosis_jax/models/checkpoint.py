@@ -13,6 +13,7 @@ import json
 import os
 from typing import Mapping
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
@@ -157,9 +158,11 @@ def load_hf_checkpoint(path: str, *, dtype: str = "float32",
         dtype: compute dtype name.
         param_dtype: parameter dtype name.
         scalar_head: add a scalar head; loaded from `score.weight` when the
-            checkpoint has one (a 1-label `*ForSequenceClassification`, whose
-            missing LM head is then left random), else random.
-        rngs: used only for a scalar head absent from the checkpoint.
+            checkpoint has one (a 1-label `*ForSequenceClassification`, which
+            has no LM head), else initialised as below.
+        rngs: initialises whatever the checkpoint lacks (the scalar head, or
+            a classifier's LM head) at random; when None those are zeros (a
+            common value-head start, and it avoids compiling an initialiser).
 
     Returns:
         The model, with `model.config` the translated config.
@@ -172,12 +175,18 @@ def load_hf_checkpoint(path: str, *, dtype: str = "float32",
     config = config_from_hf(hf_config, dtype=dtype, param_dtype=param_dtype,
                             scalar_head=scalar_head)
     params = params_from_hf_state_dict(config, load_hf_state_dict(path))
-    model = Transformer(config, rngs=rngs or nnx.Rngs(0)) if scalar_head else (
-        nnx.eval_shape(lambda: Transformer(config, rngs=nnx.Rngs(0))))
+    if rngs is not None:
+        model = Transformer(config, rngs=rngs)
+    else:
+        model = nnx.eval_shape(lambda: Transformer(config, rngs=nnx.Rngs(0)))
     pd = jnp.dtype(param_dtype)
     for path_, value in params.items():
         node = model
         for part in path_:
             node = node[part] if isinstance(part, int) else getattr(node, part)
         node.set_value(jnp.asarray(value, pd))
+    for _, var in nnx.iter_graph(model):
+        if isinstance(var, nnx.Variable) and isinstance(var.get_value(),
+                                                        jax.ShapeDtypeStruct):
+            var.set_value(jnp.zeros(var.get_value().shape, var.get_value().dtype))
     return model

@@ -136,3 +136,12 @@ def test_sequence_classifier_loads_as_scalar_head(tmp_path):
     ours = np.asarray(jax.jit(lambda t: model.score(t))(jnp.asarray(toks)))[:, -1]
     assert np.abs(ref).max() > 1e-2
     np.testing.assert_allclose(ours, ref, atol=1e-4, rtol=1e-4)
+
+
+def test_value_head_on_a_causal_lm_starts_at_zero(saved):
+    _, _, _, _, path = saved
+    model = models.load_hf_checkpoint(path, scalar_head=True)
+    assert model.config.scalar_head
+    np.testing.assert_array_equal(model.scalar_kernel[...], 0.0)
+    toks = jnp.asarray([[1, 2, 3]])
+    np.testing.assert_array_equal(jax.jit(lambda t: model.score(t))(toks), 0.0)
