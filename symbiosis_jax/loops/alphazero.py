@@ -101,7 +101,9 @@ def default_config(*, game: str) -> ml_collections.ConfigDict:
       ``resign_disabled_fraction``.
     * ``replay``: ``capacity`` (positions).
     * ``train``: ``num_iterations``, ``updates_per_iteration`` (K), ``batch_size``,
-      ``policy_coef``, ``value_coef``.
+      ``policy_coef``, ``value_coef``, ``time_limit_s`` (wall seconds after which the run
+      stops with a last evaluation and checkpoint; 0 = none; the iteration count is
+      then not reproducible, so exact-resume runs leave it at 0).
     * ``eval``: ``every`` (iterations, 0 disables), ``num_games``, ``opponents`` (from
       ``"random"``, ``"mcts"``, ``"minimax"``, ``"network"``), ``baseline_num_simulations``
       (the pure-MCTS opponent), ``every_reply`` (tic-tac-toe: walk every line of replies).
@@ -129,7 +131,8 @@ def default_config(*, game: str) -> ml_collections.ConfigDict:
     )
     config.replay = ml_collections.ConfigDict(dict(capacity=100_000))
     config.train = ml_collections.ConfigDict(
-        dict(num_iterations=100, updates_per_iteration=32, batch_size=256, policy_coef=1.0, value_coef=1.0)
+        dict(num_iterations=100, updates_per_iteration=32, batch_size=256, policy_coef=1.0, value_coef=1.0,
+             time_limit_s=0)
     )
     config.eval = ml_collections.ConfigDict(
         dict(every=20, num_games=64, opponents=("random", "mcts"), baseline_num_simulations=100, every_reply=False)
@@ -166,6 +169,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     for name, value in positive.items():
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ValueError(f"config.{name}={value!r} must be a positive int")
+    if config.train.get("time_limit_s", 0) < 0:
+        raise ValueError(f"config.train.time_limit_s={config.train.time_limit_s} must be >= 0 (0 = no limit)")
     if config.selfplay.temperature_moves < 0:
         raise ValueError(f"config.selfplay.temperature_moves={config.selfplay.temperature_moves} must be >= 0")
     if not 0.0 <= config.selfplay.random_move_prob <= 1.0:
@@ -574,27 +579,32 @@ def train(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = Fal
     total = config.train.num_iterations
     bar = ProgressBar(total, keys=("train/loss", "selfplay/game_length"), initial=start) if config.logging.progress_bar else None
     t0, c0 = time.time(), time.process_time()
+    time_limit = config.train.get("time_limit_s", 0)
     metrics: dict = {}
     last_eval: dict = {}
     try:
         for it in range(start, total):
             ts, m = iteration_fn(key, ts)
             step = it + 1
-            if step % config.logging.log_every == 0 or step == total:
+            # A time limit ends the run early, after a full last step (log, eval, checkpoint).
+            last = step == total or (time_limit > 0 and time.time() - t0 >= time_limit)
+            if step % config.logging.log_every == 0 or last:
                 metrics = {k: float(v) for k, v in jax.device_get(m).items()}
                 metrics["wall_seconds"] = time.time() - t0
                 metrics["cpu_seconds"] = time.process_time() - c0
-                if config.eval.every and (step % config.eval.every == 0 or step == total):
+                if config.eval.every and (step % config.eval.every == 0 or last):
                     last_eval = evaluate(jax.random.fold_in(eval_key, step), ts.params)
                     metrics.update(last_eval)
                 writer.write(step, metrics)
             elif config.eval.every and step % config.eval.every == 0:
                 last_eval = evaluate(jax.random.fold_in(eval_key, step), ts.params)
                 writer.write(step, last_eval)
-            if step % config.logging.checkpoint_every == 0 or step == total:
+            if step % config.logging.checkpoint_every == 0 or last:
                 ckpt.save(step, ts, {"iteration": step})
             if bar is not None:
                 bar.update(1, metrics)
+            if last:
+                break
     finally:
         if bar is not None:
             bar.close()
