@@ -41,11 +41,12 @@ def rlvr_config(*, loss: str, variant: str | None = None) -> ml_collections.Conf
     c.max_new_tokens = 5         # completion tokens, eos included
 
     # Supervised warm-start on the task's demonstrations (0 steps skips it).
+    # Warm-up then constant rate; 360 steps leave held-out greedy pass@1 near 20%.
     c.sft = ml_collections.ConfigDict(dict(
-        num_steps=60, batch_size=64, learning_rate=3e-3, warmup_steps=10, max_grad_norm=1.0))
+        num_steps=360, batch_size=64, learning_rate=3e-3, warmup_steps=10, max_grad_norm=1.0))
 
     c.rl = ml_collections.ConfigDict(dict(
-        num_steps=60,
+        num_steps=300,
         num_prompts=16,            # P prompts per step
         group_size=8,              # G samples per prompt
         num_iterations=1,          # mu: optimisation passes over each batch
@@ -61,9 +62,10 @@ def rlvr_config(*, loss: str, variant: str | None = None) -> ml_collections.Conf
         track_reference_kl=True,   # log KL to the reference even when beta = 0
     ))
     c.optimizer = common.optimizer_config(
-        learning_rate=1e-3, warmup_steps=5, total_steps=60, min_lr_ratio=0.1, max_grad_norm=1.0)
-    c.eval = ml_collections.ConfigDict(dict(every=10, num_problems=128, pass_k=8, seed=12345))
-    c.checkpoint = ml_collections.ConfigDict(dict(every=20, max_to_keep=2))
+        learning_rate=5e-4, warmup_steps=20, total_steps=300, min_lr_ratio=0.1,
+        max_grad_norm=1.0)
+    c.eval = ml_collections.ConfigDict(dict(every=20, num_problems=128, pass_k=8, seed=12345))
+    c.checkpoint = ml_collections.ConfigDict(dict(every=50, max_to_keep=2))
     c.mesh = common.mesh_config()
     c.log = ml_collections.ConfigDict(dict(progress_bar=True, tensorboard=True, plot=True))
 
@@ -83,7 +85,7 @@ def rlvr_config(*, loss: str, variant: str | None = None) -> ml_collections.Conf
         c.checkpoint.every = 1
         c.log.progress_bar = False
     elif variant == "r1zero":
-        c.rl.num_steps = 150
-        c.optimizer.total_steps = 150
-        c.checkpoint.every = 50
+        c.rl.num_steps = 600
+        c.optimizer.total_steps = 600
+        c.checkpoint.every = 100
     return c
