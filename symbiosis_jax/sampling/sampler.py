@@ -84,6 +84,34 @@ def left_pad(prompts: Sequence[Sequence[int]], *, pad_id: int,
     return out, lengths
 
 
+def prompt_mask(prompt_lengths_b: jax.Array, num_slots: int) -> jax.Array:
+    """`[B, P]` int32 mask of a left-padded prompt batch (1 = real token)."""
+    pad_count_b = num_slots - jnp.asarray(prompt_lengths_b, jnp.int32)
+    return (jnp.arange(num_slots)[None, :] >= pad_count_b[:, None]).astype(jnp.int32)
+
+
+def full_sequences(prompt_tokens_bp: jax.Array, prompt_lengths_b: jax.Array,
+                   out: SampleOutput) -> tuple[jax.Array, jax.Array]:
+    """Joins prompts and completions for `models.token_logprobs`.
+
+    Args:
+        prompt_tokens_bp: `[B, P]` the left-padded prompts given to `sample`.
+        prompt_lengths_b: `[B]` their lengths.
+        out: what `sample` returned.
+
+    Returns:
+        `(tokens_bt, attention_mask_bt)`, both `[B, P + N]`. Then
+        `token_logprobs(model, tokens_bt, attention_mask_bt, temperature=t)[:, P:]`
+        equals `out.logprobs`, and `out.completion_mask` masks it.
+    """
+    p = prompt_tokens_bp.shape[1]
+    tokens_bt = jnp.concatenate(
+        [jnp.asarray(prompt_tokens_bp, jnp.int32), out.tokens], axis=1)
+    mask_bt = jnp.concatenate([prompt_mask(prompt_lengths_b, p), out.completion_mask],
+                              axis=1)
+    return tokens_bt, mask_bt
+
+
 def _filter_logits(logits_bv, *, top_k, top_p):
     """Sets to -inf every logit outside the top-k and outside the top-p nucleus."""
     neg_inf = jnp.array(-jnp.inf, logits_bv.dtype)
@@ -132,7 +160,7 @@ def _sample_jit(graphdef, state, key, prompt_tokens_bp, prompt_lengths_b,
 
     pad_count_b = p - prompt_lengths_b
     slot_p = jnp.arange(p)
-    prompt_mask_bp = slot_p[None, :] >= pad_count_b[:, None]
+    prompt_mask_bp = prompt_mask(prompt_lengths_b, p) > 0
     positions_bp = jnp.maximum(slot_p[None, :] - pad_count_b[:, None], 0)
     kv_mask_bs = jnp.concatenate(
         [prompt_mask_bp, jnp.ones((b, num_slots - p), jnp.bool_)], axis=1)

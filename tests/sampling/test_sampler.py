@@ -74,9 +74,9 @@ def test_sampler_logprobs_equal_bridge(kwargs):
     prompts, lengths = sampling.left_pad(PROMPTS, pad_id=0)
     out = sampling.sample(model, jax.random.key(1), prompts, lengths, max_new_tokens=10,
                           pad_id=0, **kwargs)
-    toks, mask = _full_sequences(prompts, lengths, out)
-    logp = _logprobs(model, jnp.asarray(toks), jnp.asarray(mask),
-                     temperature=kwargs["temperature"])
+    toks, mask = sampling.full_sequences(prompts, lengths, out)
+    np.testing.assert_array_equal((toks, mask), _full_sequences(prompts, lengths, out))
+    logp = _logprobs(model, toks, mask, temperature=kwargs["temperature"])
     got = np.asarray(out.logprobs)
     np.testing.assert_allclose(got, np.asarray(logp)[:, prompts.shape[1]:], atol=1e-5,
                                rtol=1e-5)
