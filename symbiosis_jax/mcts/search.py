@@ -189,28 +189,48 @@ def _descend(
     *,
     interior_score_fn: InteriorScoreFn,
     max_depth: int | None,
-) -> _Descent:
-    """Walks one game's tree from the root to the edge to expand (unbatched)."""
+) -> tuple[Tree, _Descent]:
+    """Walks every game's tree from the root to the edge to expand.
 
-    def keep_going(d: _Descent) -> jax.Array:
-        go = jnp.logical_and(d.child != UNVISITED, ~tree.terminal[jnp.maximum(d.child, 0)])
+    The tree is carried through the loop unchanged and returned, so that XLA
+    updates the returned buffers in place afterwards instead of copying the
+    whole tree (a loop-invariant input that is modified after the loop would
+    be copied on every simulation).
+
+    Args:
+        tree: the batch of trees.
+        root_action: int32[B], the action selected at each root.
+
+    Returns:
+        The same tree, and the `_Descent` of each game (fields [B]).
+    """
+    b = jnp.arange(tree.batch_size)
+
+    def keep_going(tree: Tree, d: _Descent) -> jax.Array:
+        go = jnp.logical_and(d.child != UNVISITED, ~tree.terminal[b, jnp.maximum(d.child, 0)])
         if max_depth is not None:
             go = jnp.logical_and(go, d.depth < max_depth)
         return go
 
-    def step(d: _Descent) -> _Descent:
-        node = d.child
-        stats = node_stats(tree, node)
-        action = masked_argmax(interior_score_fn(stats), stats.legal_action_mask)
-        return _Descent(node, action, tree.children_index[node, action], d.depth + 1)
+    def step(carry: tuple[Tree, _Descent, jax.Array]) -> tuple[Tree, _Descent, jax.Array]:
+        tree, d, active = carry
+        node = jnp.where(active, d.child, d.node)
+        stats = jax.vmap(node_stats)(tree, node)
+        action = masked_argmax(jax.vmap(interior_score_fn)(stats), stats.legal_action_mask)
+        action = jnp.where(active, action, d.action)
+        moved = _Descent(node, action, tree.children_index[b, node, action], d.depth + active)
+        return tree, moved, jnp.logical_and(active, keep_going(tree, moved))
 
     start = _Descent(
-        node=jnp.int32(ROOT),
+        node=jnp.full_like(root_action, ROOT),
         action=root_action,
-        child=tree.children_index[ROOT, root_action],
-        depth=jnp.int32(1),
+        child=tree.children_index[b, ROOT, root_action],
+        depth=jnp.ones_like(root_action),
     )
-    return jax.lax.while_loop(keep_going, step, start)
+    tree, d, _ = jax.lax.while_loop(
+        lambda c: jnp.any(c[2]), step, (tree, start, keep_going(tree, start))
+    )
+    return tree, d
 
 
 def _take(x: jax.Array, index: jax.Array) -> jax.Array:
@@ -236,9 +256,7 @@ def _simulate(
     drop = num_nodes  # an out-of-range node index: writes to it are dropped
     root = root_stats(tree)
     root_action = masked_argmax(root_score_fn(root, sim), root.legal_action_mask)
-    d = jax.vmap(
-        lambda t, a: _descend(t, a, interior_score_fn=interior_score_fn, max_depth=max_depth)
-    )(tree, root_action)
+    tree, d = _descend(tree, root_action, interior_score_fn=interior_score_fn, max_depth=max_depth)
     valid = ~tree.terminal[:, ROOT]
     expand = jnp.logical_and(valid, d.child == UNVISITED)
 
@@ -305,56 +323,38 @@ def _simulate(
     return _backup(tree, d.node, g, valid)
 
 
-class _Backup(NamedTuple):
-    node_visits: jax.Array
-    node_values: jax.Array
-    children_visits: jax.Array
-    children_qvalues: jax.Array
-    node: jax.Array  # [B], the node to update next
-    value: jax.Array  # [B], the value to add to it, for its player to move
-    active: jax.Array  # [B]
-
-
 def _backup(tree: Tree, node: jax.Array, value: jax.Array, active: jax.Array) -> Tree:
-    """Adds `value` to `node` and, with alternating sign, to its ancestors."""
+    """Adds `value` ([B]) to `node` ([B]) and, with alternating sign, to its ancestors.
+
+    Like `_descend`, the loop carries the whole tree so nothing is copied.
+    """
     b = jnp.arange(tree.batch_size)
 
-    def body(s: _Backup) -> _Backup:
-        visits = s.node_visits[b, s.node]
-        mean = (s.node_values[b, s.node] * visits + s.value) / (visits + 1)
-        node_visits = s.node_visits.at[b, s.node].set(jnp.where(s.active, visits + 1, visits))
-        node_values = s.node_values.at[b, s.node].set(
-            jnp.where(s.active, mean, s.node_values[b, s.node])
+    def body(carry: tuple[Tree, jax.Array, jax.Array, jax.Array]):
+        t, node, value, active = carry
+        visits = t.node_visits[b, node]
+        old = t.node_values[b, node]
+        mean = (old * visits + value) / (visits + 1)
+        up = jnp.logical_and(active, node != ROOT)
+        parent = jnp.where(up, t.parents[b, node], ROOT)
+        action = jnp.where(up, t.action_from_parent[b, node], 0)
+        reward = t.rewards[b, node]
+        discount = t.discounts[b, node]
+        edge_visits = t.children_visits[b, parent, action]
+        edge_q = t.children_qvalues[b, parent, action]
+        t = t.replace(
+            node_visits=t.node_visits.at[b, node].set(jnp.where(active, visits + 1, visits)),
+            node_values=t.node_values.at[b, node].set(jnp.where(active, mean, old)),
+            children_visits=t.children_visits.at[b, parent, action].set(
+                jnp.where(up, edge_visits + 1, edge_visits)
+            ),
+            children_qvalues=t.children_qvalues.at[b, parent, action].set(
+                jnp.where(up, reward + discount * mean, edge_q)
+            ),
         )
-        up = jnp.logical_and(s.active, s.node != ROOT)
-        parent = jnp.where(up, tree.parents[b, s.node], ROOT)
-        action = jnp.where(up, tree.action_from_parent[b, s.node], 0)
-        reward = tree.rewards[b, s.node]
-        discount = tree.discounts[b, s.node]
-        edge_visits = s.children_visits[b, parent, action]
-        edge_q = s.children_qvalues[b, parent, action]
-        children_visits = s.children_visits.at[b, parent, action].set(
-            jnp.where(up, edge_visits + 1, edge_visits)
-        )
-        children_qvalues = s.children_qvalues.at[b, parent, action].set(
-            jnp.where(up, reward + discount * mean, edge_q)
-        )
-        return _Backup(
-            node_visits, node_values, children_visits, children_qvalues,
-            parent, reward + discount * s.value, up,
-        )
+        return t, parent, reward + discount * value, up
 
-    start = _Backup(
-        tree.node_visits, tree.node_values, tree.children_visits, tree.children_qvalues,
-        node, value, active,
-    )
-    end = jax.lax.while_loop(lambda s: jnp.any(s.active), body, start)
-    return tree.replace(
-        node_visits=end.node_visits,
-        node_values=end.node_values,
-        children_visits=end.children_visits,
-        children_qvalues=end.children_qvalues,
-    )
+    return jax.lax.while_loop(lambda c: jnp.any(c[3]), body, (tree, node, value, active))[0]
 
 
 def run_simulations(
