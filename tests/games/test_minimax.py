@@ -86,21 +86,25 @@ def test_matches_naive_negamax_on_random_positions(solution):
 
 def _play(first_fn, second_fn, num_games, key):
     env = pgx.make("tic_tac_toe")
-    keys = jax.random.split(key, num_games)
-    state = jax.vmap(env.init)(keys)
-    # Player 0 of pgx moves first when current_player == 0 initially: seat the agents by player id.
-    first_player = state.current_player
-    total = jnp.zeros_like(state.rewards)
-    for t in range(9):
-        key, sub = jax.random.split(key)
-        mover_is_first = state.current_player == first_player
-        a1 = first_fn(sub, state)
-        a2 = second_fn(sub, state)
-        action = jnp.where(mover_is_first, a1, a2)
-        state = jax.vmap(env.step)(state, action)
-        total = total + state.rewards  # pgx zeroes rewards once a game has ended
-    reward_first = jnp.take_along_axis(total, first_player[:, None], axis=1)[:, 0]
-    return np.asarray(state.terminated), np.asarray(reward_first)
+
+    @jax.jit
+    def play(key):
+        state = jax.vmap(env.init)(jax.random.split(key, num_games))
+        # Seat the agents by pgx player id: the first agent is whoever moves first.
+        first_player = state.current_player
+
+        def body(carry, t):
+            state, total = carry
+            sub = jax.random.fold_in(key, t)
+            action = jnp.where(state.current_player == first_player, first_fn(sub, state), second_fn(sub, state))
+            state = jax.vmap(env.step)(state, action)
+            return (state, total + state.rewards), None  # pgx zeroes rewards once a game has ended
+
+        (state, total), _ = jax.lax.scan(body, (state, jnp.zeros_like(state.rewards)), jnp.arange(9))
+        return state.terminated, jnp.take_along_axis(total, first_player[:, None], axis=1)[:, 0]
+
+    done, reward_first = play(key)
+    return np.asarray(done), np.asarray(reward_first)
 
 
 def test_perfect_players_draw_and_never_lose_to_random(solution):
