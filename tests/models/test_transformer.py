@@ -188,3 +188,16 @@ def test_sharded_forward_equals_unsharded():
     assert len(logits.sharding.device_set) == 8
     np.testing.assert_allclose(logits, ref_logits, atol=1e-5, rtol=1e-5)
     np.testing.assert_allclose(logp, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_bfloat16_compute_tracks_float32():
+    model32 = _model(scale=3.0)
+    graphdef16, _ = nnx.split(nnx.eval_shape(
+        lambda: models.Transformer(CFG.replace(dtype="bfloat16"), rngs=nnx.Rngs(0))))
+    model16 = nnx.merge(graphdef16, nnx.state(model32))
+    toks = jnp.asarray(np.random.default_rng(3).integers(0, CFG.vocab_size, (2, 6)))
+    mask = jnp.ones((2, 6), jnp.int32)
+    ref, out = _logits(model32, toks, mask), _logits(model16, toks, mask)
+    assert out.dtype == jnp.float32
+    err = float(jnp.abs(out - ref).max())
+    assert 0 < err < 0.05 * float(jnp.abs(ref).max())
