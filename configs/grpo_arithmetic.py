@@ -5,8 +5,10 @@ Run (the README's `make demo` runs exactly this):
     python experiments/train.py --config=configs/grpo_arithmetic.py:smoke   # one RL step, seconds
     python experiments/train.py --config=configs/grpo_arithmetic.py:r1zero  # the headline run
 
-Expected (2-core CPU, shared): default RUNTIME_DEFAULT, held-out greedy pass@1 RESULT_DEFAULT;
-r1zero RUNTIME_R1ZERO, RESULT_R1ZERO (docs/rlvr.md has the curve).
+Expected (2-core CPU shared by other jobs; wall times vary with the load): SFT (360 steps, about
+1 minute) leaves held-out greedy pass@1 at 21.1%; default (300 RL steps, 4-8 minutes in all)
+ends near 60% (60.2% in docs/rlvr.md's run); r1zero (600 RL steps, 9 minutes measured) ends at
+79.7% (peak 82.8%), passing +40 points at RL step 280. docs/rlvr.md has the curve.
 Loss: GRPO (arXiv:2402.03300): clip 0.2, k3 KL to the SFT model with beta 0.04, per-sequence
 token means, advantages (r - mean) / std over each group of G = 8 samples.
 """
