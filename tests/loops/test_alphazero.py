@@ -129,3 +129,40 @@ def test_tictactoe_from_scratch_never_loses(tmp_path):
     assert out["eval/every_reply/losses_second"] == 0
     assert out["eval/minimax/loss_rate"] == 0.0
     assert out["eval/every_reply/lines"] > 300
+
+
+def test_resignation_ends_games_with_a_loss_for_the_resigner():
+    # A threshold of 1 makes every player resign at once (no game is exempt).
+    config = _config(
+        "alphazero_tictactoe", **{"selfplay.resign_threshold": 1.0, "selfplay.resign_disabled_fraction": 0.0}
+    )
+    env = alphazero.make_env(config)
+    graphdef, ts = alphazero.init_train_state(config, env)
+    search_fn = alphazero.make_search_fn(config.search, env, lambda p, o: alphazero.apply_fn(graphdef, p, o))
+    samples, valid, stats = alphazero.selfplay(
+        jax.random.PRNGKey(0), ts.params, graphdef=graphdef, env=env, search_fn=search_fn, config=config
+    )
+    valid = np.asarray(valid)
+    assert valid[0].all() and not valid[1:].any()
+    np.testing.assert_array_equal(np.asarray(samples.target_value)[0], -1.0)
+    assert float(stats["selfplay/resign_fraction"]) == 1.0
+
+
+def test_sharded_iteration_equals_single_device():
+    """One iteration on a data-parallel mesh of 8 devices equals the one-device run."""
+    from symbiosis_jax.parallel import make_mesh
+
+    config = _config("alphazero_tictactoe")
+    env = alphazero.make_env(config)
+    results = []
+    for devices in (jax.devices()[:1], jax.devices()[:8]):
+        mesh = make_mesh(config.mesh, devices=devices)
+        replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+        graphdef, ts = alphazero.init_train_state(config, env, sharding=replicated)
+        ts, metrics = alphazero.make_iteration_fn(config, env, graphdef, mesh)(jax.random.PRNGKey(0), ts)
+        results.append((jax.device_get(ts.params), jax.device_get(metrics)))
+    (p1, m1), (p8, m8) = results
+    for a, b in zip(jax.tree.leaves(p1), jax.tree.leaves(p8)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+    assert float(m1["selfplay/num_positions"]) == float(m8["selfplay/num_positions"])
+    np.testing.assert_allclose(float(m1["train/loss"]), float(m8["train/loss"]), rtol=1e-5)
