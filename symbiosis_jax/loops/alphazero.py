@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import os
 import time
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 import flax.struct
 import jax
@@ -36,7 +36,32 @@ import optax
 from flax import nnx
 
 from symbiosis_jax.loops import replay as replay_lib
+from symbiosis_jax.loops.alphazero_config import MAX_NUM_STEPS, check_divisible, default_config, validate_config
 from symbiosis_jax.loops.alphazero_search import GAMES, make_search_fn, pure_mcts_agent, validate_search_config
+from symbiosis_jax.loops.alphazero_selfplay import Sample, selfplay
+
+__all__ = [
+    "GAMES",
+    "MAX_NUM_STEPS",
+    "Sample",
+    "TrainState",
+    "apply_fn",
+    "cached_iteration_fn",
+    "default_config",
+    "game_context",
+    "init_train_state",
+    "load_network",
+    "make_env",
+    "make_evaluator",
+    "make_iteration_fn",
+    "make_model",
+    "make_optimizer",
+    "make_search_fn",
+    "search_agent",
+    "selfplay",
+    "train",
+    "validate_config",
+]
 
 Params = Any
 
@@ -56,160 +81,6 @@ class TrainState:
     opt_state: Any
     replay: replay_lib.ReplayBuffer
     iteration: jax.Array
-
-
-@flax.struct.dataclass
-class Sample:
-    """One training position.
-
-    Attributes:
-        observation: ``[...]`` network input for the player to move.
-        legal_action_mask: ``[A]`` bool, True = legal.
-        target_policy: ``[A]`` search policy.
-        target_value: ``[]`` final outcome for the player to move, in ``{-1, 0, 1}``.
-    """
-
-    observation: jax.Array
-    legal_action_mask: jax.Array
-    target_policy: jax.Array
-    target_value: jax.Array
-
-
-class _MoveCarry(NamedTuple):
-    state: Any  # batched pgx state [B]
-    done: jax.Array  # [B] bool, game over (terminated or resigned) before this move
-    total_rewards: jax.Array  # [B, 2] accumulated rewards per player id
-
-
-# ----------------------------------------------------------------------------- config
-
-
-def default_config(*, game: str) -> ml_collections.ConfigDict:
-    """The loop's own config sections with defaults; ``configs/alphazero_*.py`` start here.
-
-    The experiment file adds ``optimizer``, ``mesh`` and ``logging`` from
-    ``configs/common.py`` and changes sizes. Fields:
-
-    * ``network``: ``name`` (``"resnet"`` | ``"mlp"``) and that network's keyword
-      hyperparameters (``num_channels``, ``num_blocks`` | ``hidden_sizes``).
-    * ``search``: ``algorithm`` (``"gumbel"`` | ``"puct"``), ``num_simulations``,
-      ``num_nodes`` (tree capacity, at least ``num_simulations + 1``),
-      ``max_num_considered_actions`` (Gumbel), ``dirichlet_alpha``/``dirichlet_fraction`` (PUCT).
-    * ``selfplay``: ``batch_size`` (B games per iteration), ``max_num_steps`` (T moves,
-      at least the longest game), ``temperature_moves``, ``random_move_prob`` (epsilon of
-      uniformly random moves), ``resign_threshold`` (-1 disables),
-      ``resign_disabled_fraction``.
-    * ``replay``: ``capacity`` (positions).
-    * ``train``: ``num_iterations``, ``updates_per_iteration`` (K), ``batch_size``,
-      ``policy_coef``, ``value_coef``, ``time_limit_s`` (wall seconds after which the run
-      stops with a last evaluation and checkpoint; 0 = none; the iteration count is
-      then not reproducible, so exact-resume runs leave it at 0).
-    * ``eval``: ``every`` (iterations, 0 disables), ``num_games``, ``opponents`` (from
-      ``"random"``, ``"mcts"``, ``"minimax"``, ``"network"``), ``baseline_num_simulations``
-      (the pure-MCTS opponent), ``every_reply`` (tic-tac-toe: walk every line of replies).
-    """
-    config = ml_collections.ConfigDict()
-    config.name = f"alphazero_{game}"
-    config.loop = "alphazero"
-    config.seed = 0
-    config.game = game
-
-    config.network = ml_collections.ConfigDict(dict(name="resnet", num_channels=64, num_blocks=4))
-    config.search = ml_collections.ConfigDict(
-        dict(
-            algorithm="gumbel",
-            num_simulations=32,
-            num_nodes=33,
-            max_num_considered_actions=16,
-            dirichlet_alpha=0.3,
-            dirichlet_fraction=0.25,
-        )
-    )
-    config.selfplay = ml_collections.ConfigDict(
-        dict(batch_size=256, max_num_steps=MAX_NUM_STEPS.get(game, 0), temperature_moves=MAX_NUM_STEPS.get(game, 0),
-             random_move_prob=0.0, resign_threshold=-1.0, resign_disabled_fraction=0.1)
-    )
-    config.replay = ml_collections.ConfigDict(dict(capacity=100_000))
-    config.train = ml_collections.ConfigDict(
-        dict(num_iterations=100, updates_per_iteration=32, batch_size=256, policy_coef=1.0, value_coef=1.0,
-             time_limit_s=0)
-    )
-    config.eval = ml_collections.ConfigDict(
-        dict(every=20, num_games=64, opponents=("random", "mcts"), baseline_num_simulations=100, every_reply=False)
-    )
-    return config
-
-
-# Longest possible game in pgx (moves), the default length of a self-play scan.
-MAX_NUM_STEPS = {"tic_tac_toe": 9, "connect_four": 42, "othello": 80, "go_9x9": 162}
-
-
-def validate_config(config: ml_collections.ConfigDict) -> None:
-    """Checks every field the loop reads and raises a clear ``ValueError`` before compiling.
-
-    Raises:
-        ValueError: unknown game or network, non-positive sizes, a search that does not
-            fit its tree, a batch not divisible by the data-parallel size, and so on.
-    """
-    if config.game not in GAMES:
-        raise ValueError(f"config.game={config.game!r} is not one of {tuple(sorted(GAMES))}")
-    from symbiosis_jax.networks import NETWORKS
-
-    if config.network.name not in NETWORKS:
-        raise ValueError(f"config.network.name={config.network.name!r} is not one of {tuple(sorted(NETWORKS))}")
-    positive = {
-        "selfplay.batch_size": config.selfplay.batch_size,
-        "selfplay.max_num_steps": config.selfplay.max_num_steps,
-        "replay.capacity": config.replay.capacity,
-        "train.num_iterations": config.train.num_iterations,
-        "train.updates_per_iteration": config.train.updates_per_iteration,
-        "train.batch_size": config.train.batch_size,
-        "eval.num_games": config.eval.num_games,
-    }
-    for name, value in positive.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"config.{name}={value!r} must be a positive int")
-    if config.train.get("time_limit_s", 0) < 0:
-        raise ValueError(f"config.train.time_limit_s={config.train.time_limit_s} must be >= 0 (0 = no limit)")
-    if config.selfplay.temperature_moves < 0:
-        raise ValueError(f"config.selfplay.temperature_moves={config.selfplay.temperature_moves} must be >= 0")
-    if not 0.0 <= config.selfplay.random_move_prob <= 1.0:
-        raise ValueError(f"config.selfplay.random_move_prob={config.selfplay.random_move_prob} must be in [0, 1]")
-    if not -1.0 <= config.selfplay.resign_threshold <= 1.0:
-        raise ValueError(f"config.selfplay.resign_threshold={config.selfplay.resign_threshold} must be in [-1, 1]")
-    if not 0.0 <= config.selfplay.resign_disabled_fraction <= 1.0:
-        raise ValueError(
-            f"config.selfplay.resign_disabled_fraction={config.selfplay.resign_disabled_fraction} must be in [0, 1]"
-        )
-    if not isinstance(config.eval.every, int) or config.eval.every < 0:
-        raise ValueError(f"config.eval.every={config.eval.every!r} must be an int >= 0 (0 disables evaluation)")
-    if config.eval.every_reply and config.game != "tic_tac_toe":
-        raise ValueError("config.eval.every_reply=True exists only for config.game='tic_tac_toe'")
-    if config.eval.num_games % 2:
-        raise ValueError(f"config.eval.num_games={config.eval.num_games} must be even (both sides play)")
-    validate_search_config(config.search)
-    for opponent in config.eval.opponents:
-        if opponent not in ("random", "mcts", "minimax", "network"):
-            raise ValueError(
-                f"config.eval.opponents contains {opponent!r}; allowed: ('random', 'mcts', 'minimax', 'network')"
-            )
-        if opponent == "minimax" and config.game != "tic_tac_toe":
-            raise ValueError("config.eval.opponents: 'minimax' exists only for config.game='tic_tac_toe'")
-    if config.eval.baseline_num_simulations <= 0:
-        raise ValueError(f"config.eval.baseline_num_simulations={config.eval.baseline_num_simulations} must be > 0")
-
-
-def _data_size(config, mesh) -> int:
-    sizes = dict(zip(mesh.axis_names, mesh.axis_sizes))
-    return sizes.get("data", 1)
-
-
-def _check_divisible(config, mesh) -> None:
-    size = _data_size(config, mesh)
-    for name in ("selfplay.batch_size", "train.batch_size"):
-        value = config.selfplay.batch_size if name.startswith("selfplay") else config.train.batch_size
-        if value % size:
-            raise ValueError(f"config.{name}={value} must be divisible by the mesh's data axis size {size}")
 
 
 # ----------------------------------------------------------------------------- pieces
@@ -272,86 +143,6 @@ def init_train_state(config: ml_collections.ConfigDict, env, *, sharding=None) -
 def apply_fn(graphdef, params, obs):
     """Network forward pass as a pure function: ``obs [B, ...] -> (logits [B, A], value [B])``."""
     return nnx.merge(graphdef, params)(obs)
-
-
-def selfplay(key: jax.Array, params: Params, *, graphdef, env, search_fn, config) -> tuple[Sample, jax.Array, dict]:
-    """Plays ``selfplay.batch_size`` games to the end with the network plus search.
-
-    Args:
-        key: PRNG key.
-        params: network parameters.
-        graphdef: the network's NNX graph definition.
-        env: pgx environment.
-        search_fn: ``(key, params, state) -> SearchResult`` (see ``alphazero_search``).
-        config: the experiment config.
-
-    Returns:
-        ``(samples, valid, stats)``: ``Sample`` with ``[T, B, ...]`` fields, ``valid [T, B]``
-        bool (False after a game ended) and scalar statistics.
-    """
-    cfg = config.selfplay
-    num_games = cfg.batch_size
-    init_key, noresign_key, key = jax.random.split(key, 3)
-    state = jax.vmap(env.init)(jax.random.split(init_key, num_games))
-    may_resign = jax.random.uniform(noresign_key, (num_games,)) >= cfg.resign_disabled_fraction
-    resign_on = cfg.resign_threshold > -1.0
-
-    def body(carry: _MoveCarry, t):
-        state, done, total = carry
-        search_key, act_key = jax.random.split(jax.random.fold_in(key, t))
-        result = search_fn(search_key, params, state)
-        explore = t < cfg.temperature_moves
-        # After the temperature moves: the most visited action (PUCT) or the argmax
-        # of the improved policy (Gumbel), both deterministic.
-        greedy_scores = result.visit_counts if config.search.algorithm == "puct" else result.policy
-        greedy = jnp.argmax(jnp.where(state.legal_action_mask, greedy_scores, -1), axis=-1)
-        action = jnp.where(explore, result.action, greedy).astype(jnp.int32)
-        # Epsilon-random moves show the network positions that good play never reaches
-        # (an opponent's blunders); the search target is still recorded.
-        random_action = jax.random.categorical(act_key, jnp.where(state.legal_action_mask, 0.0, -jnp.inf), axis=-1)
-        is_random = jax.random.uniform(jax.random.fold_in(act_key, 1), (num_games,)) < cfg.random_move_prob
-        action = jnp.where(is_random, random_action, action).astype(jnp.int32)
-        player = state.current_player
-        sample = Sample(
-            observation=state.observation.astype(jnp.float32),
-            legal_action_mask=state.legal_action_mask,
-            target_policy=result.policy,
-            target_value=jnp.zeros((num_games,), jnp.float32),
-        )
-        ended = state.terminated | state.truncated
-        alive = ~(done | ended)
-        resigns = alive & may_resign & resign_on & (result.root_value < cfg.resign_threshold)
-        resign_rewards = jnp.where(
-            jax.nn.one_hot(player, 2, dtype=bool), -1.0, 1.0
-        ) * resigns[:, None].astype(jnp.float32)
-        next_state = jax.vmap(env.step)(state, action)
-        step_rewards = jnp.where(resigns[:, None], 0.0, next_state.rewards) * alive[:, None].astype(jnp.float32)
-        total = total + step_rewards + resign_rewards
-        next_done = done | ended | resigns | next_state.terminated | next_state.truncated
-        out = (sample, alive, player, resigns, result.root_value)
-        return _MoveCarry(next_state, next_done, total), out
-
-    carry = _MoveCarry(state, jnp.zeros((num_games,), bool), jnp.zeros((num_games, 2), jnp.float32))
-    carry, (samples, valid, players, resigns, root_values) = jax.lax.scan(
-        body, carry, jnp.arange(cfg.max_num_steps)
-    )
-    # The outcome for the player who was to move at each position.
-    outcome_tb = jnp.take_along_axis(
-        jnp.broadcast_to(carry.total_rewards[None], (cfg.max_num_steps, num_games, 2)), players[..., None], axis=-1
-    )[..., 0]
-    samples = samples.replace(target_value=outcome_tb)
-    lengths = jnp.sum(valid, axis=0)
-    # Games still running after max_num_steps have no outcome: keep them out of training.
-    finished = carry.done | carry.state.terminated | carry.state.truncated
-    valid = valid & finished[None, :]
-    stats = {
-        "selfplay/game_length": jnp.mean(lengths.astype(jnp.float32)),
-        "selfplay/finished_fraction": jnp.mean(finished.astype(jnp.float32)),
-        "selfplay/resign_fraction": jnp.mean(jnp.any(resigns, axis=0).astype(jnp.float32)),
-        "selfplay/first_player_score": jnp.mean(carry.total_rewards[:, 0]),
-        "selfplay/num_positions": jnp.sum(valid.astype(jnp.int32)),
-    }
-    return samples, valid, stats
 
 
 _ITERATION_CACHE: dict = {}
@@ -562,7 +353,7 @@ def train(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = Fal
     from symbiosis_jax.training import Checkpointer, MetricsWriter, ProgressBar
 
     mesh = make_mesh(config.mesh)
-    _check_divisible(config, mesh)
+    check_divisible(config, mesh)
     env = make_env(config)
     replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
     graphdef, ts = init_train_state(config, env, sharding=replicated)

@@ -1,0 +1,135 @@
+"""The AlphaZero loop's config schema: defaults and validation before anything compiles."""
+
+from __future__ import annotations
+
+import ml_collections
+
+from symbiosis_jax.loops.alphazero_search import GAMES, validate_search_config
+
+
+def default_config(*, game: str) -> ml_collections.ConfigDict:
+    """The loop's own config sections with defaults; ``configs/alphazero_*.py`` start here.
+
+    The experiment file adds ``optimizer``, ``mesh`` and ``logging`` from
+    ``configs/common.py`` and changes sizes. Fields:
+
+    * ``network``: ``name`` (``"resnet"`` | ``"mlp"``) and that network's keyword
+      hyperparameters (``num_channels``, ``num_blocks`` | ``hidden_sizes``).
+    * ``search``: ``algorithm`` (``"gumbel"`` | ``"puct"``), ``num_simulations``,
+      ``num_nodes`` (tree capacity, at least ``num_simulations + 1``),
+      ``max_num_considered_actions`` (Gumbel), ``dirichlet_alpha``/``dirichlet_fraction`` (PUCT).
+    * ``selfplay``: ``batch_size`` (B games per iteration), ``max_num_steps`` (T moves,
+      at least the longest game), ``temperature_moves``, ``random_move_prob`` (epsilon of
+      uniformly random moves), ``resign_threshold`` (-1 disables),
+      ``resign_disabled_fraction``.
+    * ``replay``: ``capacity`` (positions).
+    * ``train``: ``num_iterations``, ``updates_per_iteration`` (K), ``batch_size``,
+      ``policy_coef``, ``value_coef``, ``time_limit_s`` (wall seconds after which the run
+      stops with a last evaluation and checkpoint; 0 = none; the iteration count is
+      then not reproducible, so exact-resume runs leave it at 0).
+    * ``eval``: ``every`` (iterations, 0 disables), ``num_games``, ``opponents`` (from
+      ``"random"``, ``"mcts"``, ``"minimax"``, ``"network"``), ``baseline_num_simulations``
+      (the pure-MCTS opponent), ``every_reply`` (tic-tac-toe: walk every line of replies).
+    """
+    config = ml_collections.ConfigDict()
+    config.name = f"alphazero_{game}"
+    config.loop = "alphazero"
+    config.seed = 0
+    config.game = game
+
+    config.network = ml_collections.ConfigDict(dict(name="resnet", num_channels=64, num_blocks=4))
+    config.search = ml_collections.ConfigDict(
+        dict(
+            algorithm="gumbel",
+            num_simulations=32,
+            num_nodes=33,
+            max_num_considered_actions=16,
+            dirichlet_alpha=0.3,
+            dirichlet_fraction=0.25,
+        )
+    )
+    config.selfplay = ml_collections.ConfigDict(
+        dict(batch_size=256, max_num_steps=MAX_NUM_STEPS.get(game, 0), temperature_moves=MAX_NUM_STEPS.get(game, 0),
+             random_move_prob=0.0, resign_threshold=-1.0, resign_disabled_fraction=0.1)
+    )
+    config.replay = ml_collections.ConfigDict(dict(capacity=100_000))
+    config.train = ml_collections.ConfigDict(
+        dict(num_iterations=100, updates_per_iteration=32, batch_size=256, policy_coef=1.0, value_coef=1.0,
+             time_limit_s=0)
+    )
+    config.eval = ml_collections.ConfigDict(
+        dict(every=20, num_games=64, opponents=("random", "mcts"), baseline_num_simulations=100, every_reply=False)
+    )
+    return config
+
+
+# Longest possible game in pgx (moves), the default length of a self-play scan.
+MAX_NUM_STEPS = {"tic_tac_toe": 9, "connect_four": 42, "othello": 80, "go_9x9": 162}
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+    """Checks every field the loop reads and raises a clear ``ValueError`` before compiling.
+
+    Raises:
+        ValueError: unknown game or network, non-positive sizes, a search that does not
+            fit its tree, a batch not divisible by the data-parallel size, and so on.
+    """
+    if config.game not in GAMES:
+        raise ValueError(f"config.game={config.game!r} is not one of {tuple(sorted(GAMES))}")
+    from symbiosis_jax.networks import NETWORKS
+
+    if config.network.name not in NETWORKS:
+        raise ValueError(f"config.network.name={config.network.name!r} is not one of {tuple(sorted(NETWORKS))}")
+    positive = {
+        "selfplay.batch_size": config.selfplay.batch_size,
+        "selfplay.max_num_steps": config.selfplay.max_num_steps,
+        "replay.capacity": config.replay.capacity,
+        "train.num_iterations": config.train.num_iterations,
+        "train.updates_per_iteration": config.train.updates_per_iteration,
+        "train.batch_size": config.train.batch_size,
+        "eval.num_games": config.eval.num_games,
+    }
+    for name, value in positive.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"config.{name}={value!r} must be a positive int")
+    if config.train.get("time_limit_s", 0) < 0:
+        raise ValueError(f"config.train.time_limit_s={config.train.time_limit_s} must be >= 0 (0 = no limit)")
+    if config.selfplay.temperature_moves < 0:
+        raise ValueError(f"config.selfplay.temperature_moves={config.selfplay.temperature_moves} must be >= 0")
+    if not 0.0 <= config.selfplay.random_move_prob <= 1.0:
+        raise ValueError(f"config.selfplay.random_move_prob={config.selfplay.random_move_prob} must be in [0, 1]")
+    if not -1.0 <= config.selfplay.resign_threshold <= 1.0:
+        raise ValueError(f"config.selfplay.resign_threshold={config.selfplay.resign_threshold} must be in [-1, 1]")
+    if not 0.0 <= config.selfplay.resign_disabled_fraction <= 1.0:
+        raise ValueError(
+            f"config.selfplay.resign_disabled_fraction={config.selfplay.resign_disabled_fraction} must be in [0, 1]"
+        )
+    if not isinstance(config.eval.every, int) or config.eval.every < 0:
+        raise ValueError(f"config.eval.every={config.eval.every!r} must be an int >= 0 (0 disables evaluation)")
+    if config.eval.every_reply and config.game != "tic_tac_toe":
+        raise ValueError("config.eval.every_reply=True exists only for config.game='tic_tac_toe'")
+    if config.eval.num_games % 2:
+        raise ValueError(f"config.eval.num_games={config.eval.num_games} must be even (both sides play)")
+    validate_search_config(config.search)
+    for opponent in config.eval.opponents:
+        if opponent not in ("random", "mcts", "minimax", "network"):
+            raise ValueError(
+                f"config.eval.opponents contains {opponent!r}; allowed: ('random', 'mcts', 'minimax', 'network')"
+            )
+        if opponent == "minimax" and config.game != "tic_tac_toe":
+            raise ValueError("config.eval.opponents: 'minimax' exists only for config.game='tic_tac_toe'")
+    if config.eval.baseline_num_simulations <= 0:
+        raise ValueError(f"config.eval.baseline_num_simulations={config.eval.baseline_num_simulations} must be > 0")
+
+
+def data_axis_size(config, mesh) -> int:
+    sizes = dict(zip(mesh.axis_names, mesh.axis_sizes))
+    return sizes.get("data", 1)
+
+
+def check_divisible(config, mesh) -> None:
+    size = data_axis_size(config, mesh)
+    for name in ("selfplay.batch_size", "train.batch_size"):
+        value = config.selfplay.batch_size if name.startswith("selfplay") else config.train.batch_size
+        if value % size:
+            raise ValueError(f"config.{name}={value} must be divisible by the mesh's data axis size {size}")
