@@ -7,12 +7,10 @@ the AlphaZero loss follow (a second ``lax.scan``). Self-play games and training
 minibatches are sharded over the ``data`` axis of the mesh from the config; the
 parameters are replicated.
 
-Move selection follows a temperature schedule: for the first
-``selfplay.temperature_moves`` moves of a game the action is the search's
-exploratory choice (sampled); afterwards it is the most visited action. An optional
-resignation rule ends a game when the root value of the player to move falls
-below ``selfplay.resign_threshold`` (a fraction of games never resigns, to keep
-the targets honest).
+Self-play itself (move selection with a temperature schedule, epsilon-random
+moves, resignation, value targets) is in ``alphazero_selfplay``; the config schema
+and its validation in ``alphazero_config``; the search wrapper and the pure-MCTS
+baseline in ``alphazero_search``.
 
 ``train(config, *, workdir, resume=False)`` is the driver called by
 ``experiments/train.py``; the pieces (``validate_config``, ``make_env``,
