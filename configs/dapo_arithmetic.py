@@ -4,7 +4,9 @@ Run:
     python experiments/train.py --config=configs/dapo_arithmetic.py
     python experiments/train.py --config=configs/dapo_arithmetic.py:smoke   # one RL step, seconds
 
-Expected (2-core CPU, shared): RUNTIME_DEFAULT, held-out greedy pass@1 RESULT_DEFAULT.
+Expected (2-core CPU, shared; wall time varies with load): 3-8 minutes; held-out greedy pass@1
+21.1% after SFT -> 57.8% (best 58.6%) after 300 RL steps, drawing about 2x the samples per step
+(docs/rlvr.md, comparison).
 Loss: DAPO (arXiv:2503.14476): clip (0.2, 0.28), token-level mean, no KL; groups whose G
 rewards are all equal are dropped and the batch refilled with fresh prompts (up to 3 rounds);
 the soft overlong penalty uses a 1-token buffer below max_new_tokens.

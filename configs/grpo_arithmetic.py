@@ -7,8 +7,8 @@ Run (the README's `make demo` runs exactly this):
 
 Expected (2-core CPU shared by other jobs; wall times vary with the load): SFT (360 steps, about
 1 minute) leaves held-out greedy pass@1 at 21.1%; default (300 RL steps, 4-8 minutes in all)
-ends near 60% (60.2% in docs/rlvr.md's run); r1zero (600 RL steps, 9 minutes measured) ends at
-79.7% (peak 82.8%), passing +40 points at RL step 280. docs/rlvr.md has the curve.
+ends at 53.9%; r1zero (600 RL steps, 9.1 minutes measured) ends at 79.7% (peak 82.8%), passing
++40 points at RL step 280 (7.7 minutes). docs/rlvr.md has the curves.
 Loss: GRPO (arXiv:2402.03300): clip 0.2, k3 KL to the SFT model with beta 0.04, per-sequence
 token means, advantages (r - mean) / std over each group of G = 8 samples.
 """

@@ -374,7 +374,7 @@ class _Runner:
 
 
 # Fields that do not change what the runner builds or compiles.
-_RUN_ONLY_FIELDS = (("rl", "num_steps"), ("eval", "every"), ("checkpoint", "every"),
+_RUN_ONLY_FIELDS = (("rl", "num_steps"), ("sft", "num_steps"), ("eval", "every"), ("checkpoint", "every"),
                     ("checkpoint", "max_to_keep"), ("log", "progress_bar"),
                     ("log", "tensorboard"), ("log", "plot"))
 _RUNNERS: dict = {}

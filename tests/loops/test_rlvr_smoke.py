@@ -74,11 +74,11 @@ def test_entry_point_with_overrides(tmp_path):
         sys.path.pop(0)
     result = entry.main_from_argv([
         "train.py", f"--config={_REPO}/configs/grpo_arithmetic.py:smoke",
-        f"--workdir={tmp_path}", "--config.rl.num_prompts=8", "--config.rl.group_size=2",
-        "--config.sft.num_steps=0"])
+        f"--workdir={tmp_path}", "--config.rl.num_steps=2", "--config.sft.num_steps=0"])
     records = _records(tmp_path)
     assert not any(rec["step"] < 0 for rec in records)      # no SFT
     assert "before/pass@1" in result and "after/pass@1" in result
     with open(tmp_path / "config.json") as f:
         saved = json.load(f)
-    assert saved["rl"]["num_prompts"] == 8 and saved["rl"]["group_size"] == 2
+    assert saved["rl"]["num_steps"] == 2 and saved["sft"]["num_steps"] == 0
+    assert [rec["step"] for rec in records if "reward_mean" in rec] == [1, 2]
