@@ -15,13 +15,11 @@ from symbiosis_jax.training import driver  # noqa: E402
 
 @pytest.mark.slow
 def test_short_grpo_run_improves_held_out_pass_at_1(tmp_path):
-    # The default config (2-digit addition, reversed answers) with a shorter RL phase:
-    # SFT leaves held-out greedy pass@1 near 20%; 200 GRPO steps from the 0/1 reward alone
-    # raise it by well over 20 points (about +40 in docs/rlvr.md's runs).
+    # The default config (2-digit addition, reversed answers): SFT leaves held-out greedy
+    # pass@1 near 20%; 300 GRPO steps from the 0/1 reward alone raise it by over 20 points
+    # (21.1% -> 53.9% on one device in docs/rlvr.md; the 8 test devices change the numerics).
     config = driver.load_config(os.path.join(_REPO, "configs/grpo_arithmetic.py"))
-    config.rl.num_steps = 200
-    config.optimizer.total_steps = 200
-    config.eval.every = 200
+    config.eval.every = 100
     config.log.progress_bar = False
     config.mesh.data = -1
     result = rlvr.fit(config, workdir=str(tmp_path))
