@@ -487,7 +487,15 @@ def _write_plot(records, path) -> str | None:
 
 
 def _metadata(config, step: int) -> dict:
-    return {"step": step, "data_position": {"rl_step": step}, "config": config.to_dict()}
+    """Checkpoint metadata: the data position, the RNG derivation and the whole config.
+
+    Problems for RL step s come from `numpy.random.default_rng([seed, 1, s, round])` and keys
+    from `jax.random.fold_in(stream_key, s)`, so `(seed, step)` is the complete RNG state.
+    """
+    return {"step": step, "data_position": {"rl_step": step},
+            "rng": {"seed": int(config.seed), "next_rl_step": step,
+                    "streams": ["init", "sft", "sample", "update", "eval"]},
+            "config": config.to_dict()}
 
 
 def fit(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = False
