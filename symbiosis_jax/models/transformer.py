@@ -94,14 +94,30 @@ def rope_angles(positions_bt: jax.Array, head_dim: int, theta: float):
     return jnp.sin(angles)[:, :, None, :], jnp.cos(angles)[:, :, None, :]
 
 
-def _rope(x_bthe: jax.Array, sin_cos) -> jax.Array:
-    """Rotates `[B, T, H, E]` by position, HF Llama "rotate half" layout."""
+def _rope_tables(sin_cos):
+    """Full-width `(sin, cos)` `[B, T, 1, E]` for `_rope`, built once per forward.
+
+    The sine carries the sign of the rotation (`-sin` on the first half), so
+    `_rope` is two multiplies and an add, with no per-layer concatenation of
+    the angles.
+    """
     sin, cos = sin_cos
+    return (jnp.concatenate([-sin, sin], axis=-1),
+            jnp.concatenate([cos, cos], axis=-1))
+
+
+def _rope(x_bthe: jax.Array, tables) -> jax.Array:
+    """Rotates `[B, T, H, E]` by position, HF Llama "rotate half" layout.
+
+    Args:
+        x_bthe: `[B, T, H, E]` queries or keys.
+        tables: `_rope_tables(rope_angles(...))`.
+    """
+    sin, cos = tables
     e = x_bthe.shape[-1]
     x = x_bthe.astype(jnp.float32)
-    x1, x2 = x[..., : e // 2], x[..., e // 2:]
-    out = jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
-    return out.astype(x_bthe.dtype)
+    swapped = jnp.concatenate([x[..., e // 2:], x[..., : e // 2]], axis=-1)
+    return (x * cos + swapped * sin).astype(x_bthe.dtype)
 
 
 class RMSNorm(nnx.Module):
@@ -154,10 +170,14 @@ class Attention(nnx.Module):
         """
         c = self.config
         dt = jnp.dtype(c.dtype)
-        x = x_btd.astype(dt)
-        q = jnp.einsum("btd,dhe->bthe", x, self.q[...].astype(dt))
-        k = jnp.einsum("btd,dke->btke", x, self.k[...].astype(dt))
-        v = jnp.einsum("btd,dke->btke", x, self.v[...].astype(dt))
+        b, t, d = x_btd.shape
+        h, kh, e = c.num_heads, c.num_kv_heads, c.head_dim
+        # Projections as 2-D matmuls over the flattened tokens: XLA's CPU
+        # backward of the 3-D einsums transposes far more.
+        x = x_btd.astype(dt).reshape(b * t, d)
+        q = (x @ self.q[...].astype(dt).reshape(d, h * e)).reshape(b, t, h, e)
+        k = (x @ self.k[...].astype(dt).reshape(d, kh * e)).reshape(b, t, kh, e)
+        v = (x @ self.v[...].astype(dt).reshape(d, kh * e)).reshape(b, t, kh, e)
         if c.qkv_bias:
             q = q + self.q_bias[...].astype(dt)[None, None]
             k = k + self.k_bias[...].astype(dt)[None, None]
@@ -174,7 +194,6 @@ class Attention(nnx.Module):
             k = jax.lax.dynamic_update_slice(k_cache, k.astype(k_cache.dtype), start)
             v = jax.lax.dynamic_update_slice(v_cache, v.astype(v_cache.dtype), start)
             kv = (k, v)
-        b, t = x.shape[:2]
         g = c.num_heads // c.num_kv_heads
         q = q.reshape(b, t, c.num_kv_heads, g, c.head_dim)
         scores = jnp.einsum("btkge,bkse->bkgts", q, k.astype(dt)).astype(jnp.float32)
@@ -182,8 +201,8 @@ class Attention(nnx.Module):
         scores = jnp.where(key_mask_bts[:, None, None], scores, _MASK_VALUE)
         probs = jax.nn.softmax(scores, axis=-1).astype(dt)
         out = jnp.einsum("bkgts,bkse->btkge", probs, v.astype(dt))
-        out = out.reshape(b, t, c.num_heads, c.head_dim)
-        return jnp.einsum("bthe,hed->btd", out, self.o[...].astype(dt)), kv
+        out = out.reshape(b * t, h * e) @ self.o[...].astype(dt).reshape(h * e, d)
+        return out.reshape(b, t, d), kv
 
 
 class MLP(nnx.Module):
@@ -199,9 +218,10 @@ class MLP(nnx.Module):
 
     def __call__(self, x_btd):
         dt = self.dtype
-        x = x_btd.astype(dt)
+        b, t, d = x_btd.shape
+        x = x_btd.astype(dt).reshape(b * t, d)
         h = jax.nn.silu(x @ self.gate[...].astype(dt)) * (x @ self.up[...].astype(dt))
-        return h @ self.down[...].astype(dt)
+        return (h @ self.down[...].astype(dt)).reshape(b, t, d)
 
 
 class Block(nnx.Module):
@@ -270,7 +290,8 @@ class Transformer(nnx.Module):
         causal_ts = jnp.tril(jnp.ones((t, t), jnp.bool_))
         key_mask = causal_ts[None] & (attention_mask_bt[:, None, :] > 0)
         x = self._embed(tokens_bt)
-        sin_cos = rope_angles(positions_bt, self.config.head_dim, self.config.rope_theta)
+        sin_cos = _rope_tables(
+            rope_angles(positions_bt, self.config.head_dim, self.config.rope_theta))
         for block in self.blocks:
             x, _ = block(x, sin_cos, key_mask)
         return self.final_norm(x)
@@ -324,7 +345,8 @@ class Transformer(nnx.Module):
         causal_ts = jnp.arange(s)[None, :] <= query_slot[:, None]
         key_mask = causal_ts[None] & kv_mask_bs[:, None, :]
         x = self._embed(tokens_bt)
-        sin_cos = rope_angles(positions_bt, self.config.head_dim, self.config.rope_theta)
+        sin_cos = _rope_tables(
+            rope_angles(positions_bt, self.config.head_dim, self.config.rope_theta))
         ks, vs = [], []
         for i, block in enumerate(self.blocks):
             x, (k, v) = block(x, sin_cos, key_mask, (cache.k[i], cache.v[i]),
