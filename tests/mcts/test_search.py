@@ -163,6 +163,12 @@ def test_reuse_subtree_keeps_the_child_statistics(variant, ttt_setup):
     # The reused root kept its statistics until the new search added to them.
     assert (np.asarray(again.tree.node_visits[:5, 0]) == new_t.node_visits[:5, 0] + 40).all()
 
+    # An empty tree (the start of a scan carry) gives the same search as no tree.
+    empty = mcts.empty_tree(states, num_nodes=41, num_actions=env.num_actions)
+    from_empty = search(params, jax.random.key(0), states, tree=empty)
+    for x, y in zip(jax.tree.leaves(from_empty), jax.tree.leaves(out)):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-6, atol=1e-6)
+
 
 class _Nim(NamedTuple):
     stones: jax.Array  # int32[]
