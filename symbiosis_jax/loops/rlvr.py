@@ -37,7 +37,7 @@ from symbiosis_jax.loops.rlvr_config import (LOSSES, loss_settings, validate_con
 
 __all__ = ["LOSSES", "RLVRResult", "evaluate", "fit", "train", "validate_config"]
 
-_PHASE_SFT, _PHASE_RL, _PHASE_EVAL = 0, 1, 2
+_PHASE_SFT, _PHASE_RL, _PHASE_EVAL, _PHASE_VALID = 0, 1, 2, 3
 
 
 @dataclasses.dataclass
@@ -67,6 +67,8 @@ class _Problems:
         self.seed = seed
         self.eval = task.sample(np.random.default_rng([eval_seed, _PHASE_EVAL]), num_eval)
         self._held_out = {p.prompt for p in self.eval}
+        # Validation problems for the SFT stopping rule: training distribution, not held out.
+        self.valid = self.draw(_PHASE_VALID, 0, 0, num_eval)
 
     def draw(self, phase: int, step: int, round_: int, num: int) -> list:
         rng = np.random.default_rng([self.seed, phase, step, round_])
@@ -260,9 +262,18 @@ class _Runner:
         return self._sample[greedy](params, key, self.put(prompts))
 
     def run_sft(self, params, *, log_fn=None):
+        """Supervised warm-start; stops early once validation pass@1 reaches the target.
+
+        With `sft.target_pass_at_1 > 0`, greedy pass@1 on a validation set (fresh problems from
+        the training distribution, not the held-out set) is measured every `sft.eval_every`
+        steps and SFT stops as soon as it reaches the target, so the RL phase starts from a
+        model that is right about that often whatever the numerics of the platform.
+        """
         c = self.config.sft
         if c.num_steps <= 0:
             return params
+        target = float(c.get("target_pass_at_1", 0.0) or 0.0)
+        every = int(c.get("eval_every", 20) or 20)
         opt_state = self._sft_init(params)
         params = self._copy(params)  # the caller's params stay valid (these are donated)
         for step in range(c.num_steps):
@@ -273,9 +284,26 @@ class _Runner:
                                         prompt_lengths=prompts.lengths,
                                         completion_tokens=demo, completion_mask=mask)
             params, opt_state, metrics = self._sft_step(params, opt_state, self.put(batch))
-            if log_fn is not None:
+            if target > 0 and (step + 1) % every == 0:
+                metrics = dict(metrics)
+                metrics["sft_val_pass@1"] = self.greedy_pass_at_1(params, self.problems.valid)
+                if log_fn is not None:
+                    log_fn(step, metrics)
+                if metrics["sft_val_pass@1"] >= target:
+                    print(f"[rlvr] SFT: validation pass@1 {metrics['sft_val_pass@1']:.1%} >= "
+                          f"{target:.0%} after {step + 1} steps; stopping", flush=True)
+                    break
+            elif log_fn is not None:
                 log_fn(step, metrics)
         return params
+
+    def greedy_pass_at_1(self, params, problems) -> float:
+        """Fraction of `problems` whose greedy completion passes the verifier."""
+        out = self.sample(params, self.key_eval, self.codec.prompts(problems), greedy=True)
+        comps = self.codec.completions(np.asarray(out.tokens), np.asarray(out.lengths))
+        _, passed = _verify(self.task, problems, comps, np.asarray(out.stopped),
+                            require_stop=self.config.rl.require_stop)
+        return float(np.mean(passed))
 
     def evaluate(self, params) -> dict:
         """Held-out greedy pass@1, sampled pass@1 and pass@k (k = eval.pass_k)."""
@@ -540,10 +568,9 @@ def fit(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = False
             print(f"[rlvr] before SFT: held-out pass@1 {ev0['eval/pass@1']:.1%}", flush=True)
             t0 = time.perf_counter()
             params = _cached_sft(runner, log_fn=lambda s, m: (
-                log(-c.sft.num_steps + s, m) if s % 10 == 0 or s == c.sft.num_steps - 1
-                else None))
-            print(f"[rlvr] SFT: {c.sft.num_steps} steps in {time.perf_counter() - t0:.1f}s",
-                  flush=True)
+                log(-c.sft.num_steps + s, m)
+                if s % 10 == 0 or s == c.sft.num_steps - 1 or "sft_val_pass@1" in m else None))
+            print(f"[rlvr] SFT done in {time.perf_counter() - t0:.1f}s", flush=True)
         state = runner.init_state(params)
         eval_before = runner.evaluate(state.params)
         log(0, eval_before)

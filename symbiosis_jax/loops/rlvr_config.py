@@ -92,6 +92,11 @@ def validate_config(config) -> None:
     _int_at_least("sft.batch_size", sft.batch_size, 1)
     _int_at_least("sft.warmup_steps", sft.warmup_steps, 0)
     _need(sft.learning_rate > 0, f"config.sft.learning_rate={sft.learning_rate!r} must be > 0")
+    target = sft.get("target_pass_at_1", 0.0)
+    _need(isinstance(target, (int, float)) and 0.0 <= target <= 1.0,
+          f"config.sft.target_pass_at_1={target!r} must be in [0, 1] (0 = train all steps)")
+    if "eval_every" in sft:
+        _int_at_least("sft.eval_every", sft.eval_every, 1)
     ev = config.eval
     _int_at_least("eval.every", ev.every, 1)
     _int_at_least("eval.num_problems", ev.num_problems, 1)

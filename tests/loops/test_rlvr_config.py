@@ -37,6 +37,8 @@ def _set(config, dotted, value):
     ("eval.num_problems", 12, r"eval.num_problems = 12 must be divisible by the data-parallel"),
     ("model.num_layers", 0, r"config.model.num_layers=0 must be an int >= 1"),
     ("rl.overlong_buffer", 9, r"overlong_buffer=9 must be <= max_new_tokens"),
+    ("sft.target_pass_at_1", 1.5, r"config.sft.target_pass_at_1=1.5 must be in \[0, 1\]"),
+    ("sft.eval_every", 0, r"config.sft.eval_every=0 must be an int >= 1"),
 ])
 def test_bad_config_raises_before_building(dotted, value, message, tmp_path, monkeypatch):
     config = _config()

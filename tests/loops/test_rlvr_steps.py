@@ -190,3 +190,35 @@ def test_dynamic_sampling_keeps_only_informative_groups():
     assert batch.rewards.shape == (r.config.rl.num_prompts * g,)
     # Without dynamic sampling the first round is used as is.
     assert m2["sampling_rounds"] == 1
+
+
+class _AlwaysTask(_HalfTask):
+    """Every completion passes."""
+
+    def verify(self, problem, completion):
+        from symbiosis_jax import tasks
+
+        return tasks.Verdict(1.0, True)
+
+
+def test_sft_stops_once_validation_target_is_reached():
+    r = _runner()
+    r.config.unlock()
+    r.config.sft.num_steps, r.config.sft.eval_every = 6, 2
+    r.config.sft.target_pass_at_1 = 0.5
+    r.config.rl.require_stop = False
+    inner = r.task
+    r.task = r.problems.task = _AlwaysTask(inner)
+    logged = []
+    try:
+        r.run_sft(r.init_params, log_fn=lambda step, m: logged.append((step, dict(m))))
+    finally:
+        r.task = r.problems.task = inner
+        r.config.rl.require_stop = True
+        r.config.sft.num_steps, r.config.sft.target_pass_at_1 = 2, 0.0
+    # Steps 0 and 1 ran; validation after step 1 found pass@1 = 1 >= 0.5 and stopped.
+    assert [s for s, _ in logged] == [0, 1]
+    assert logged[-1][1]["sft_val_pass@1"] == 1.0
+    # Validation problems are fresh training-distribution problems, never held-out ones.
+    held_out = {p.prompt for p in r.problems.eval}
+    assert not held_out & {p.prompt for p in r.problems.valid}
