@@ -5,10 +5,11 @@ Run (the README's `make demo` runs exactly this):
     python experiments/train.py --config=configs/grpo_arithmetic.py:smoke   # one RL step, seconds
     python experiments/train.py --config=configs/grpo_arithmetic.py:r1zero  # the headline run
 
-Expected (2-core CPU shared by other jobs; wall times vary with the load): SFT (360 steps, about
-1 minute) leaves held-out greedy pass@1 at 21.1%; default (300 RL steps, 4-8 minutes in all)
-ends at 53.9%; r1zero (600 RL steps, 9.1 minutes measured) ends at 79.7% (peak 82.8%), passing
-+40 points at RL step 280 (7.7 minutes). docs/rlvr.md has the curves.
+Expected (2-core CPU shared by other jobs; wall times vary with the load): SFT stops once
+validation pass@1 reaches 20% (440 steps, under half a minute) and leaves held-out greedy pass@1
+at 14.1%; default (300 RL steps, 1-5 minutes in all) ends at 46.1%; r1zero (600 RL steps, 1.6
+minutes measured) ends at 56.2% (peak 60.9%), passing +40 points at RL step 460. docs/rlvr.md
+has the curves.
 Loss: GRPO (arXiv:2402.03300): clip 0.2, k3 KL to the SFT model with beta 0.04, per-sequence
 token means, advantages (r - mean) / std over each group of G = 8 samples.
 """

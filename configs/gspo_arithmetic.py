@@ -4,8 +4,8 @@ Run:
     python experiments/train.py --config=configs/gspo_arithmetic.py
     python experiments/train.py --config=configs/gspo_arithmetic.py:smoke   # one RL step, seconds
 
-Expected (2-core CPU, shared; wall time varies with load): 3-8 minutes; held-out greedy pass@1
-21.1% after SFT -> 52.3% after 300 RL steps (docs/rlvr.md, comparison).
+Expected (2-core CPU, shared; wall time varies with load): 1-5 minutes; held-out greedy pass@1
+14.1% after SFT -> 27.3% after 300 RL steps (docs/rlvr.md, comparison).
 Loss: GSPO (arXiv:2507.18071): ratio s_i = (pi/pi_old)(y_i)^(1/|y_i|), clip (3e-4, 4e-4), no KL,
 group std-normalised advantages. With mu = 1 and one minibatch the ratio is 1 and nothing is
 clipped; raise rl.num_minibatches or rl.num_iterations to make the clip act.
