@@ -31,7 +31,8 @@ test-all: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/sampler.py --quick
 	$(PY) benchmarks/mcts.py --quick
-	$(PY) benchmarks/grpo_step.py --quick
+	$(PY) benchmarks/grpo_step.py --new_tokens=8 --steps=5
+	$(PY) benchmarks/alphazero.py --quick
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
