@@ -5,7 +5,7 @@ Run:
     python experiments/train.py --config=configs/dapo_arithmetic.py:smoke   # one RL step, seconds
 
 Expected (2-core CPU, shared; wall time varies with load): 1-5 minutes; held-out greedy pass@1
-14.1% after SFT -> 60.2% after 300 RL steps, drawing about 2.2x the samples per step
+14.1% after SFT -> 60.2% after 300 RL steps (the comparison's budget, `--config.rl.num_steps=300 --config.optimizer.total_steps=300`; the default runs 2,000 steps), drawing about 2.2x the samples per step
 (docs/rlvr.md, comparison).
 Loss: DAPO (arXiv:2503.14476): clip (0.2, 0.28), token-level mean, no KL; groups whose G
 rewards are all equal are dropped and the batch refilled with fresh prompts (up to 3 rounds);

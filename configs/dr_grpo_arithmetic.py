@@ -5,7 +5,7 @@ Run:
     python experiments/train.py --config=configs/dr_grpo_arithmetic.py:smoke   # one RL step, seconds
 
 Expected (2-core CPU, shared; wall time varies with load): 1-5 minutes; held-out greedy pass@1
-14.1% after SFT -> 36.7% (best 39.8%) after 300 RL steps (docs/rlvr.md, comparison).
+14.1% after SFT -> 36.7% (best 39.8%) after 300 RL steps (the comparison's budget, `--config.rl.num_steps=300 --config.optimizer.total_steps=300`; the default runs 2,000 steps) (docs/rlvr.md, comparison).
 Loss: Dr. GRPO (arXiv:2503.20783): advantages r - mean over the group (no std), token sums
 divided by a constant (max_new_tokens) instead of each response's length, no KL.
 """
