@@ -13,41 +13,39 @@ of the target.
 
 import ml_collections
 
-from configs import common
+from configs import alphazero_common, common
 from symbiosis_jax.loops.alphazero import default_config
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-    if arg not in (None, "", "smoke"):
-        raise ValueError(f"variant {arg!r} is not one of (None, 'smoke')")
-    smoke = arg == "smoke"
+    smoke = alphazero_common.is_smoke(arg)
     config = default_config(game="connect_four")
     # On a CPU a small MLP plays many more games per minute than a ResNet; on a GPU use
     # --config.network.name=resnet (num_channels=64, num_blocks=5 are read by the ResNet).
-    config.network = ml_collections.ConfigDict(dict(name="mlp", hidden_sizes=(16,) if smoke else (256, 256)))
-    config.search.num_simulations = 4 if smoke else 32
+    config.network = ml_collections.ConfigDict(dict(name="mlp", hidden_sizes=(256, 256)))
+    config.search.num_simulations = 32
     config.search.num_nodes = config.search.num_simulations + 1
     config.search.max_num_considered_actions = 7
 
-    config.selfplay.batch_size = 8 if smoke else 256
+    config.selfplay.batch_size = 256
     config.selfplay.max_num_steps = 42
     config.selfplay.random_move_prob = 0.02
-    config.replay.capacity = 128 if smoke else 200_000
+    config.replay.capacity = 200_000
 
-    config.train.num_iterations = 1 if smoke else 100_000
-    config.train.time_limit_s = 0 if smoke else 45 * 60  # leaves 15 of the 60 minutes for the final evaluation
-    config.train.updates_per_iteration = 1 if smoke else 32
-    config.train.batch_size = 8 if smoke else 512
+    config.train.num_iterations = 100_000
+    config.train.time_limit_s = 45 * 60  # leaves 15 of the 60 minutes for the final evaluation
+    config.train.updates_per_iteration = 32
+    config.train.batch_size = 512
 
-    config.eval.every = 0 if smoke else 300
-    config.eval.num_games = 8 if smoke else 64
+    config.eval.every = 300
+    config.eval.num_games = 64
     config.eval.opponents = ("random", "mcts")
-    config.eval.baseline_num_simulations = 8 if smoke else 1000
+    config.eval.baseline_num_simulations = 1000
 
     config.optimizer = common.optimizer_config(
         learning_rate=1e-3, schedule="constant", total_steps=100_000, weight_decay=1e-4, max_grad_norm=1.0
     )
     config.mesh = common.mesh_config()
-    config.logging = common.logging_config(log_every=1 if smoke else 10, checkpoint_every=1 if smoke else 50)
-    config.logging.progress_bar = not smoke
-    return config
+    config.logging = common.logging_config(log_every=10, checkpoint_every=50)
+    config.logging.progress_bar = True
+    return alphazero_common.shrink_for_smoke(config) if smoke else config

@@ -10,40 +10,41 @@ Not benchmarked to a target yet: the full run is meant for accelerators; watch
 
 import ml_collections
 
-from configs import common
+from configs import alphazero_common, common
 from symbiosis_jax.loops.alphazero import default_config
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-    if arg not in (None, "", "smoke"):
-        raise ValueError(f"variant {arg!r} is not one of (None, 'smoke')")
-    smoke = arg == "smoke"
+    smoke = alphazero_common.is_smoke(arg)
     config = default_config(game="go_9x9")
     config.network = ml_collections.ConfigDict(
-        dict(name="resnet", num_channels=4 if smoke else 128, num_blocks=1 if smoke else 8)
+        dict(name="resnet", num_channels=128, num_blocks=8)
     )
-    config.search.num_simulations = 4 if smoke else 64
+    config.search.num_simulations = 64
     config.search.num_nodes = config.search.num_simulations + 1
     config.search.max_num_considered_actions = 16
 
-    config.selfplay.batch_size = 8 if smoke else 512
+    config.selfplay.batch_size = 512
     config.selfplay.max_num_steps = 162  # pgx ends a 9x9 game after 162 moves
-    config.selfplay.resign_threshold = -1.0 if smoke else -0.95  # resign hopeless games early
-    config.replay.capacity = 128 if smoke else 1_000_000
+    config.selfplay.resign_threshold = -0.95  # resign hopeless games early
+    config.replay.capacity = 1_000_000
 
-    config.train.num_iterations = 1 if smoke else 2000
-    config.train.updates_per_iteration = 1 if smoke else 64
-    config.train.batch_size = 8 if smoke else 1024
+    config.train.num_iterations = 2000
+    config.train.updates_per_iteration = 64
+    config.train.batch_size = 1024
 
-    config.eval.every = 0 if smoke else 100
-    config.eval.num_games = 8 if smoke else 64
+    config.eval.every = 100
+    config.eval.num_games = 64
     config.eval.opponents = ("random", "mcts")
-    config.eval.baseline_num_simulations = 8 if smoke else 400
+    config.eval.baseline_num_simulations = 400
 
     config.optimizer = common.optimizer_config(
         learning_rate=1e-3, schedule="cosine", warmup_steps=1000, total_steps=128_000, weight_decay=1e-4
     )
     config.mesh = common.mesh_config()
-    config.logging = common.logging_config(log_every=1 if smoke else 10, checkpoint_every=1 if smoke else 100)
-    config.logging.progress_bar = not smoke
+    config.logging = common.logging_config(log_every=10, checkpoint_every=100)
+    config.logging.progress_bar = True
+    if smoke:
+        alphazero_common.shrink_for_smoke(config)
+        config.selfplay.resign_threshold = -1.0  # smoke games are too short to judge
     return config

@@ -10,39 +10,37 @@ Not benchmarked to a target yet: the full run is meant for an accelerator; watch
 
 import ml_collections
 
-from configs import common
+from configs import alphazero_common, common
 from symbiosis_jax.loops.alphazero import default_config
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-    if arg not in (None, "", "smoke"):
-        raise ValueError(f"variant {arg!r} is not one of (None, 'smoke')")
-    smoke = arg == "smoke"
+    smoke = alphazero_common.is_smoke(arg)
     config = default_config(game="othello")
     config.network = ml_collections.ConfigDict(
-        dict(name="resnet", num_channels=4 if smoke else 128, num_blocks=1 if smoke else 6)
+        dict(name="resnet", num_channels=128, num_blocks=6)
     )
-    config.search.num_simulations = 4 if smoke else 64
+    config.search.num_simulations = 64
     config.search.num_nodes = config.search.num_simulations + 1
     config.search.max_num_considered_actions = 16
 
-    config.selfplay.batch_size = 8 if smoke else 512
+    config.selfplay.batch_size = 512
     config.selfplay.max_num_steps = 80  # smoke games finish too: only finished games train
-    config.replay.capacity = 128 if smoke else 500_000
+    config.replay.capacity = 500_000
 
-    config.train.num_iterations = 1 if smoke else 1000
-    config.train.updates_per_iteration = 1 if smoke else 64
-    config.train.batch_size = 8 if smoke else 1024
+    config.train.num_iterations = 1000
+    config.train.updates_per_iteration = 64
+    config.train.batch_size = 1024
 
-    config.eval.every = 0 if smoke else 50
-    config.eval.num_games = 8 if smoke else 64
+    config.eval.every = 50
+    config.eval.num_games = 64
     config.eval.opponents = ("random", "mcts")
-    config.eval.baseline_num_simulations = 8 if smoke else 400
+    config.eval.baseline_num_simulations = 400
 
     config.optimizer = common.optimizer_config(
         learning_rate=1e-3, schedule="cosine", warmup_steps=500, total_steps=64_000, weight_decay=1e-4
     )
     config.mesh = common.mesh_config()
-    config.logging = common.logging_config(log_every=1 if smoke else 10, checkpoint_every=1 if smoke else 50)
-    config.logging.progress_bar = not smoke
-    return config
+    config.logging = common.logging_config(log_every=10, checkpoint_every=50)
+    config.logging.progress_bar = True
+    return alphazero_common.shrink_for_smoke(config) if smoke else config

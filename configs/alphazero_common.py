@@ -1,0 +1,40 @@
+"""Shared pieces of the AlphaZero configs: the variant argument and the `smoke` shrink.
+
+Each `configs/alphazero_*.py` writes its full sizes once and, for the `smoke` variant, calls
+`shrink_for_smoke`, so one file serves the real run, the test suite and the notebooks.
+"""
+
+import ml_collections
+
+VARIANTS = (None, "smoke")
+
+
+def is_smoke(arg: str | None) -> bool:
+    """Parses a config argument: None/"" is the full run, "smoke" shrinks every size."""
+    if arg not in (None, "", "smoke"):
+        raise ValueError(f"variant {arg!r} is not one of {VARIANTS}")
+    return arg == "smoke"
+
+
+def shrink_for_smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """Shrinks every size so one iteration runs in seconds; returns ``config``."""
+    if config.network.name == "mlp":
+        config.network.hidden_sizes = (16,)
+    else:
+        config.network.num_channels = 4
+        config.network.num_blocks = 1
+    config.search.num_simulations = 4
+    config.search.num_nodes = config.search.num_simulations + 1
+    config.selfplay.batch_size = 8
+    config.replay.capacity = 128
+    config.train.num_iterations = 1
+    config.train.time_limit_s = 0
+    config.train.updates_per_iteration = 1
+    config.train.batch_size = 8
+    config.eval.every = 0
+    config.eval.num_games = 8
+    config.eval.baseline_num_simulations = 8
+    config.logging.log_every = 1
+    config.logging.checkpoint_every = 1
+    config.logging.progress_bar = False
+    return config
