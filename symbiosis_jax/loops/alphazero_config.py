@@ -24,7 +24,9 @@ def default_config(*, game: str) -> ml_collections.ConfigDict:
       ``resign_disabled_fraction``.
     * ``replay``: ``capacity`` (positions).
     * ``train``: ``num_iterations``, ``updates_per_iteration`` (K), ``batch_size``,
-      ``policy_coef``, ``value_coef``, ``time_limit_s`` (wall seconds after which the run
+      ``policy_coef``, ``value_coef``, ``augment_mirror`` (train on each sampled position
+      or its left-right mirror image with probability 1/2; tic-tac-toe and connect four),
+      ``time_limit_s`` (wall seconds after which the run
       stops with a last evaluation and checkpoint; 0 = none; the iteration count is
       then not reproducible, so exact-resume runs leave it at 0).
     * ``eval``: ``every`` (iterations, 0 disables), ``num_games``, ``opponents`` (from
@@ -55,7 +57,7 @@ def default_config(*, game: str) -> ml_collections.ConfigDict:
     config.replay = ml_collections.ConfigDict(dict(capacity=100_000))
     config.train = ml_collections.ConfigDict(
         dict(num_iterations=100, updates_per_iteration=32, batch_size=256, policy_coef=1.0, value_coef=1.0,
-             time_limit_s=0)
+             augment_mirror=False, time_limit_s=0)
     )
     config.eval = ml_collections.ConfigDict(
         dict(every=20, num_games=64, opponents=("random", "mcts"), baseline_num_simulations=100, every_reply=False)
@@ -94,6 +96,13 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             raise ValueError(f"config.{name}={value!r} must be a positive int")
     if config.train.get("time_limit_s", 0) < 0:
         raise ValueError(f"config.train.time_limit_s={config.train.time_limit_s} must be >= 0 (0 = no limit)")
+    if config.train.get("augment_mirror", False):
+        from symbiosis_jax.games.symmetry import mirror_permutation
+
+        try:
+            mirror_permutation(config.game, 1_000)
+        except ValueError as err:
+            raise ValueError(f"config.train.augment_mirror=True: {err}") from None
     if config.selfplay.temperature_moves < 0:
         raise ValueError(f"config.selfplay.temperature_moves={config.selfplay.temperature_moves} must be >= 0")
     if not 0.0 <= config.selfplay.random_move_prob <= 1.0:

@@ -72,6 +72,8 @@ def test_resume_is_exact(tmp_path):
         ({"search.num_simulations": 64}, r"config.search.num_simulations=64 needs 65 tree nodes .*config.search.num_nodes=5"),
         ({"search.algorithm": "alphabeta"}, r"config.search.algorithm='alphabeta' is not one of \('gumbel', 'puct'\)"),
         ({"eval.num_games": 3}, r"config.eval.num_games=3 must be even"),
+        ({"game": "othello", "train.augment_mirror": True},
+         r"config.train.augment_mirror=True: game='othello' has no mirror symmetry defined"),
         ({"selfplay.batch_size": 12}, r"config.selfplay.batch_size=12 must be divisible by the mesh's data axis size 8"),
     ],
 )
