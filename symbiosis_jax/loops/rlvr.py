@@ -201,7 +201,7 @@ class _Runner:
             num_minibatches=c.rl.num_minibatches, temperature=float(c.rl.temperature),
             normalize_std=normalize_std, use_reference=self.use_reference,
             max_new_tokens=c.max_new_tokens, eos_id=self.tokenizer.eos_id,
-            pad_id=self.tokenizer.pad_id)
+            pad_id=self.tokenizer.pad_id, share_prompt=True)
         self.optimizer = training.make_optimizer(c.optimizer)
         self._copy = jax.jit(lambda tree: jax.tree.map(jnp.copy, tree))
         self._build_jits()
@@ -210,16 +210,19 @@ class _Runner:
         gd, settings = self.graphdef, self.settings
         bs, rep, ps = self.batch_sharding, self.replicated, self.param_shardings
 
-        def sample(params, key, prompts, greedy):
+        def sample(params, key, prompts, greedy, group):
             out = rlvr_steps.sample_rollouts(gd, params, key, prompts, settings=settings,
-                                             greedy=greedy)
+                                             greedy=greedy, prompt_group_size=group)
             return out
 
         prompt_sh = rlvr_steps.PromptBatch(tokens=bs, lengths=bs)
+        # RL batches (rows grouped G per prompt) prefill each prompt once; evaluation
+        # batches have one row per prompt.
+        group = settings.group_size if settings.share_prompt else 1
         self._sample = {
-            greedy: jax.jit(functools.partial(sample, greedy=greedy),
-                            in_shardings=(ps, rep, prompt_sh), out_shardings=bs)
-            for greedy in (False, True)}
+            (greedy, g): jax.jit(functools.partial(sample, greedy=greedy, group=g),
+                                 in_shardings=(ps, rep, prompt_sh), out_shardings=bs)
+            for greedy in (False, True) for g in {1, group}}
 
         c = self.config
         # Warm-up then a constant rate: the SFT model after k steps does not depend on
@@ -258,8 +261,10 @@ class _Runner:
     def put(self, tree):
         return jax.device_put(tree, self.batch_sharding)
 
-    def sample(self, params, key, prompts, *, greedy=False):
-        return self._sample[greedy](params, key, self.put(prompts))
+    def sample(self, params, key, prompts, *, greedy=False, grouped=False):
+        """`grouped`: rows come in groups of `rl.group_size` equal prompts (an RL batch)."""
+        group = self.settings.group_size if (grouped and self.settings.share_prompt) else 1
+        return self._sample[(greedy, group)](params, key, self.put(prompts))
 
     def run_sft(self, params, *, log_fn=None):
         """Supervised warm-start; stops early once validation pass@1 reaches the target.
@@ -343,7 +348,7 @@ class _Runner:
             prompts = self.codec.prompts(problems, repeat=g)
             t0 = time.perf_counter()
             key = jax.random.fold_in(jax.random.fold_in(self.key_sample, step), round_)
-            out = self.sample(params, key, prompts)
+            out = self.sample(params, key, prompts, grouped=True)
             out = jax.device_get(out)
             t1 = time.perf_counter()
             comps = self.codec.completions(out.tokens, out.lengths)

@@ -22,6 +22,7 @@ import optax
 from flax import nnx
 
 from symbiosis_jax import losses, models, sampling
+from symbiosis_jax.models import logprobs as model_logprobs
 
 
 @flax.struct.dataclass
@@ -105,6 +106,11 @@ class StepSettings:
     max_new_tokens: int
     eos_id: int
     pad_id: int
+    # Rows come in groups of `group_size` with one prompt: run each prompt through the
+    # model once (sampler prefill and update), not once per row. Used by the update when
+    # it takes one full-batch step (num_iterations == num_minibatches == 1); minibatches
+    # drawn from shuffled rows do not keep groups together.
+    share_prompt: bool = False
 
 
 def completion_logprobs(graphdef, params, prompt_tokens_bp, prompt_lengths_b, completion_bn,
@@ -139,13 +145,35 @@ def completion_logprobs(graphdef, params, prompt_tokens_bp, prompt_lengths_b, co
     return out[:, num_prompt:]
 
 
+def grouped_completion_logprobs(graphdef, params, prompt_tokens_bp, prompt_lengths_b,
+                                completion_bn, completion_mask_bn, *, group_size: int,
+                                temperature: float, return_entropy: bool = False):
+    """`completion_logprobs` for rows grouped `group_size` per prompt, each prompt run once.
+
+    Same arguments and result as `completion_logprobs`; rows `i * G .. i * G + G - 1` must
+    share their prompt (only the first row of each group is read). See
+    `symbiosis_jax.models.logprobs.grouped_completion_logprobs`.
+    """
+    chex.assert_rank([prompt_tokens_bp, completion_bn, completion_mask_bn], 2)
+    model = nnx.merge(graphdef, params)
+    return model_logprobs.grouped_completion_logprobs(
+        model, prompt_tokens_bp[::group_size], prompt_lengths_b[::group_size], completion_bn,
+        completion_mask_bn, group_size=group_size, temperature=temperature,
+        return_entropy=return_entropy)
+
+
 def sample_rollouts(graphdef, params, key, prompts: PromptBatch, *, settings: StepSettings,
-                    greedy: bool = False) -> sampling.SampleOutput:
-    """Samples one completion per prompt row with the compiled KV-cache sampler."""
+                    greedy: bool = False, prompt_group_size: int = 1) -> sampling.SampleOutput:
+    """Samples one completion per prompt row with the compiled KV-cache sampler.
+
+    `prompt_group_size=G` says the rows come in groups of G equal prompts (as the RL batch
+    does); each group's prompt is then prefilled once (see `sampling.sample`).
+    """
     return sampling.sample((graphdef, params), key, prompts.tokens, prompts.lengths,
                            max_new_tokens=settings.max_new_tokens,
                            temperature=settings.temperature, greedy=greedy,
-                           stop_tokens=(settings.eos_id,), pad_id=settings.pad_id)
+                           stop_tokens=(settings.eos_id,), pad_id=settings.pad_id,
+                           prompt_group_size=prompt_group_size)
 
 
 def sft_step(graphdef, optimizer, params, opt_state, batch: SFTBatch):
@@ -202,6 +230,10 @@ def rl_update(graphdef, optimizer, loss_fn: Callable, settings: StepSettings,
     adv_b = losses.group_advantages(
         rewards_pg, normalize_std=settings.normalize_std).reshape(b)
     logp_fn = functools.partial(completion_logprobs, graphdef, temperature=settings.temperature)
+    num_updates = settings.num_iterations * settings.num_minibatches
+    if settings.share_prompt and num_updates == 1:
+        logp_fn = functools.partial(grouped_completion_logprobs, graphdef, group_size=g,
+                                    temperature=settings.temperature)
     data = {"prompt_tokens": batch.prompt_tokens, "prompt_lengths": batch.prompt_lengths,
             "completion": batch.completion_tokens, "mask": batch.completion_mask,
             "old_logp": batch.sample_logp, "adv": adv_b}
@@ -222,7 +254,6 @@ def rl_update(graphdef, optimizer, loss_fn: Callable, settings: StepSettings,
 
     grad_fn = jax.value_and_grad(loss_of, has_aux=True)
     mb_size = b // settings.num_minibatches
-    num_updates = settings.num_iterations * settings.num_minibatches
     if num_updates == 1:
         stacked = jax.tree.map(lambda x: x[None], data)
     else:

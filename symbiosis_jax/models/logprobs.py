@@ -17,7 +17,7 @@ import chex
 import jax
 import jax.numpy as jnp
 
-from symbiosis_jax.models.transformer import positions_from_mask
+from symbiosis_jax.models.transformer import KVCache, init_cache, positions_from_mask
 
 
 def logprobs_from_logits(logits_btv: jax.Array, targets_bt: jax.Array, *,
@@ -86,3 +86,80 @@ def token_logprobs(model, tokens_bt: jax.Array, attention_mask_bt: jax.Array, *,
     if return_entropy:
         return _align(out[0]), _align(out[1])
     return _align(out)
+
+
+def grouped_completion_logprobs(model, prompt_tokens_pl: jax.Array,
+                                prompt_lengths_p: jax.Array, completion_bn: jax.Array,
+                                completion_mask_bn: jax.Array, *, group_size: int,
+                                temperature: float = 1.0, return_entropy: bool = False):
+    """Completion log-probs when every prompt is shared by `group_size` rows.
+
+    Equal to `token_logprobs` on `[repeat(prompt, G) | completion]` restricted to the
+    completion columns, but each prompt runs through the model once: its keys and
+    values (from `Transformer.decode` over the prompt) are repeated to the G rows of
+    its group, and the completions are decoded as one chunk against them. Gradients
+    flow through both passes, so the prompt's share is summed over its group. With
+    a prompt of length L and N new tokens this is `P * L + B * (N - 1)` token
+    positions instead of `B * (L + N)`.
+
+    Args:
+        model: a `Transformer` (needs `decode`, `logits` and `config`).
+        prompt_tokens_pl: `[P, L]` int distinct prompts, left-padded.
+        prompt_lengths_p: `[P]` int their lengths, each in 1..L.
+        completion_bn: `[B, N]` int completions, `B = P * G`, the G rows of
+            prompt i being rows `i * G .. i * G + G - 1`.
+        completion_mask_bn: `[B, N]`, 1 for completion tokens (a prefix of
+            each row, as `sample` returns).
+        group_size: G.
+        temperature: the sampling temperature.
+        return_entropy: also return per-token entropies.
+
+    Returns:
+        `logp_bn` `[B, N]` float32 (0 where the mask is 0), or
+        `(logp_bn, entropy_bn)`.
+    """
+    if not temperature > 0:
+        raise ValueError(f"temperature={temperature!r} must be > 0")
+    chex.assert_rank([prompt_tokens_pl, completion_bn, completion_mask_bn], 2)
+    chex.assert_rank(prompt_lengths_p, 1)
+    chex.assert_equal_shape([completion_bn, completion_mask_bn])
+    p, num_prompt = prompt_tokens_pl.shape
+    b, n = completion_bn.shape
+    if not isinstance(group_size, int) or group_size < 1 or b != p * group_size:
+        raise ValueError(f"group_size={group_size!r} must be a positive int with "
+                         f"B = P * group_size (B={b}, P={p})")
+    lengths_p = jnp.asarray(prompt_lengths_p, jnp.int32)
+    prompt_mask_pl = jnp.arange(num_prompt)[None, :] >= (num_prompt - lengths_p)[:, None]
+    positions_pl = positions_from_mask(prompt_mask_pl)
+    hidden_pld, cache = model.decode(
+        prompt_tokens_pl, positions_pl, init_cache(model.config, p, num_prompt),
+        cache_index=0, kv_mask_bs=prompt_mask_pl)
+
+    def rep(x):
+        return jnp.repeat(x, group_size, axis=0)
+
+    logits_b1v = rep(model.logits(hidden_pld[:, -1:]))
+    if n > 1:
+        # Completion token j (< N - 1) sits in slot L + j; the last one is never fed.
+        def extend(x_bkle):
+            x_bkle = rep(x_bkle)
+            pad = jnp.zeros(x_bkle.shape[:2] + (n - 1,) + x_bkle.shape[3:], x_bkle.dtype)
+            return jnp.concatenate([x_bkle, pad], axis=2)
+
+        cache = KVCache(k=tuple(extend(k) for k in cache.k),
+                        v=tuple(extend(v) for v in cache.v))
+        kv_mask_bs = jnp.concatenate(
+            [rep(prompt_mask_pl), completion_mask_bn[:, : n - 1] > 0], axis=1)
+        positions_bn = rep(lengths_p)[:, None] + jnp.arange(n - 1)[None, :]
+        hidden_bnd, _ = model.decode(completion_bn[:, : n - 1], positions_bn, cache,
+                                     cache_index=num_prompt, kv_mask_bs=kv_mask_bs)
+        logits_bnv = jnp.concatenate([logits_b1v, model.logits(hidden_bnd)], axis=1)
+    else:
+        logits_bnv = logits_b1v
+    out = logprobs_from_logits(logits_bnv, completion_bn, temperature=temperature,
+                               return_entropy=return_entropy)
+    # The token before column 0 is the prompt's last, always real (left padding).
+    keep_bn = completion_mask_bn > 0
+    if return_entropy:
+        return jnp.where(keep_bn, out[0], 0.0), jnp.where(keep_bn, out[1], 0.0)
+    return jnp.where(keep_bn, out, 0.0)

@@ -146,10 +146,10 @@ def _choose(key, logits_bv, *, temperature, top_k, top_p, greedy):
 
 @functools.partial(jax.jit, static_argnames=(
     "graphdef", "max_new_tokens", "top_k", "use_top_p", "greedy", "stop_tokens",
-    "pad_id"))
+    "pad_id", "prompt_group_size"))
 def _sample_jit(graphdef, state, key, prompt_tokens_bp, prompt_lengths_b,
                 temperature, top_p, *, max_new_tokens, top_k, use_top_p, greedy,
-                stop_tokens, pad_id):
+                stop_tokens, pad_id, prompt_group_size):
     model = nnx.merge(graphdef, state)
     b, p = prompt_tokens_bp.shape
     n = max_new_tokens
@@ -164,10 +164,15 @@ def _sample_jit(graphdef, state, key, prompt_tokens_bp, prompt_lengths_b,
     positions_bp = jnp.maximum(slot_p[None, :] - pad_count_b[:, None], 0)
     kv_mask_bs = jnp.concatenate(
         [prompt_mask_bp, jnp.ones((b, num_slots - p), jnp.bool_)], axis=1)
-    cache = init_cache(model.config, b, num_slots)
-    hidden, cache = model.decode(prompt_tokens_bp, positions_bp, cache, cache_index=0,
-                                 kv_mask_bs=kv_mask_bs)
+    g = prompt_group_size
+    # Prefill one row per group of equal prompts, then repeat its cache to the group.
+    cache = init_cache(model.config, b // g, num_slots)
+    hidden, cache = model.decode(prompt_tokens_bp[::g], positions_bp[::g], cache,
+                                 cache_index=0, kv_mask_bs=kv_mask_bs[::g])
     logits_bv = model.logits(hidden[:, -1])
+    if g > 1:
+        logits_bv = jnp.repeat(logits_bv, g, axis=0)
+        cache = jax.tree.map(lambda x: jnp.repeat(x, g, axis=0), cache)
 
     def emit(step, logits_bv, done_b, tokens_bn, logp_bn, mask_bn):
         tok_b, logp_b = choose(jax.random.fold_in(key, step), logits_bv)
@@ -210,7 +215,8 @@ def sample(model, key: jax.Array, prompt_tokens_bp: jax.Array,
            prompt_lengths_b: jax.Array, *, max_new_tokens: int,
            temperature: float = 1.0, top_k: int | None = None,
            top_p: float | None = None, greedy: bool = False,
-           stop_tokens: Sequence[int] = (), pad_id: int = 0) -> SampleOutput:
+           stop_tokens: Sequence[int] = (), pad_id: int = 0,
+           prompt_group_size: int = 1) -> SampleOutput:
     """Samples completions of a batch of left-padded prompts.
 
     Compiled once per (model structure, shapes, static knobs); `temperature`
@@ -230,6 +236,10 @@ def sample(model, key: jax.Array, prompt_tokens_bp: jax.Array,
         greedy: take the argmax instead of sampling.
         stop_tokens: ids that end a row (the stop token itself is kept).
         pad_id: id written after a row ends.
+        prompt_group_size: G; rows come in groups of G equal prompts (rows
+            `i * G .. i * G + G - 1`), as for GRPO. Each group's prompt is
+            prefilled once and its cache repeated to the G rows; only the
+            first row of a group is read. The draws equal those of G = 1.
 
     Returns:
         `SampleOutput` with `[B, N]` tokens, log-probs and completion mask,
@@ -267,6 +277,10 @@ def sample(model, key: jax.Array, prompt_tokens_bp: jax.Array,
     prompt_tokens_bp = jnp.asarray(prompt_tokens_bp, jnp.int32)
     prompt_lengths_b = jnp.asarray(prompt_lengths_b, jnp.int32)
     chex.assert_rank(prompt_tokens_bp, 2)
+    if (not isinstance(prompt_group_size, (int, np.integer)) or prompt_group_size < 1
+            or prompt_tokens_bp.shape[0] % prompt_group_size):
+        raise ValueError(f"prompt_group_size={prompt_group_size!r} must be a positive int "
+                         f"dividing the batch ({prompt_tokens_bp.shape[0]} rows)")
     chex.assert_rank(prompt_lengths_b, 1)
     if prompt_lengths_b.shape[0] != prompt_tokens_bp.shape[0]:
         raise ValueError(f"prompt_lengths_b has shape {prompt_lengths_b.shape}, "
@@ -281,4 +295,5 @@ def sample(model, key: jax.Array, prompt_tokens_bp: jax.Array,
         jnp.asarray(temperature, jnp.float32),
         jnp.asarray(1.0 if top_p is None else top_p, jnp.float32),
         max_new_tokens=int(max_new_tokens), top_k=top_k, use_top_p=top_p is not None,
-        greedy=bool(greedy), stop_tokens=stop_tokens, pad_id=int(pad_id))
+        greedy=bool(greedy), stop_tokens=stop_tokens, pad_id=int(pad_id),
+        prompt_group_size=int(prompt_group_size))

@@ -214,3 +214,22 @@ def test_bad_arguments_raise_before_compiling(kwargs, match):
                         max_new_tokens=4)
     with pytest.raises(ValueError, match="longest prompt"):
         sampling.left_pad(PROMPTS, pad_id=0, length=2)
+
+
+def test_prompt_groups_prefill_once_and_draw_the_same():
+    model = _model()
+    prompts, lengths = sampling.left_pad(PROMPTS[:3], pad_id=0)
+    g = 4
+    prompts, lengths = np.repeat(prompts, g, 0), np.repeat(lengths, g, 0)
+    kw = dict(max_new_tokens=6, temperature=0.8, stop_tokens=(2,), pad_id=0)
+    plain = sampling.sample(model, jax.random.key(3), prompts, lengths, **kw)
+    grouped = sampling.sample(model, jax.random.key(3), prompts, lengths,
+                              prompt_group_size=g, **kw)
+    np.testing.assert_array_equal(grouped.tokens, plain.tokens)
+    np.testing.assert_array_equal(grouped.completion_mask, plain.completion_mask)
+    np.testing.assert_allclose(grouped.logprobs, plain.logprobs, atol=1e-5, rtol=1e-5)
+    # The rows of a group differ (independent draws from one prompt).
+    assert len({tuple(r) for r in np.asarray(plain.tokens)[:g]}) > 1
+    with pytest.raises(ValueError, match="prompt_group_size"):
+        sampling.sample(model, jax.random.key(3), prompts, lengths, prompt_group_size=5,
+                        **kw)
