@@ -254,9 +254,7 @@ def rl_update(graphdef, optimizer, loss_fn: Callable, settings: StepSettings,
 
     grad_fn = jax.value_and_grad(loss_of, has_aux=True)
     mb_size = b // settings.num_minibatches
-    if num_updates == 1:
-        stacked = jax.tree.map(lambda x: x[None], data)
-    else:
+    if num_updates > 1:
         perms = [jax.random.permutation(jax.random.fold_in(key, i), b)
                  for i in range(settings.num_iterations)]
         order = jnp.concatenate(perms).reshape(num_updates, mb_size)
@@ -270,8 +268,12 @@ def rl_update(graphdef, optimizer, loss_fn: Callable, settings: StepSettings,
         metrics["grad_norm"] = optax.global_norm(grads)
         return (params, opt_state), metrics
 
-    (params, opt_state), metrics = jax.lax.scan(one_update, (state.params, state.opt_state),
-                                                stacked)
+    if num_updates == 1:
+        # No loop: a one-trip scan keeps XLA from fusing the update into the gradient.
+        (params, opt_state), metrics = one_update((state.params, state.opt_state), data)
+    else:
+        (params, opt_state), metrics = jax.lax.scan(
+            one_update, (state.params, state.opt_state), stacked)
     metrics = _reduce_metrics(metrics)
     metrics["advantage_abs_mean"] = jnp.mean(jnp.abs(adv_b))
     new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
