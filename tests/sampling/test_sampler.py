@@ -233,3 +233,25 @@ def test_prompt_groups_prefill_once_and_draw_the_same():
     with pytest.raises(ValueError, match="prompt_group_size"):
         sampling.sample(model, jax.random.key(3), prompts, lengths, prompt_group_size=5,
                         **kw)
+
+
+def test_predrawn_noise_equals_per_step_categorical(monkeypatch):
+    # Step i's draw is jax.random.categorical(fold_in(key, i), filtered logits), whether
+    # the Gumbel noise of all steps is drawn before the loop or inside it.
+    from symbiosis_jax.sampling import sampler as sampler_module
+
+    model = _model()
+    prompts, lengths = sampling.left_pad(PROMPTS, pad_id=0)
+    kw = dict(max_new_tokens=5, temperature=0.9, top_k=6, pad_id=0)
+    pre = sampling.sample(model, jax.random.key(7), prompts, lengths, **kw)
+    monkeypatch.setattr(sampler_module, "_PREDRAW_MAX_ELEMENTS", 0)
+    per_step = sampling.sample(model, jax.random.key(7), prompts, lengths, **kw)
+    np.testing.assert_array_equal(pre.tokens, per_step.tokens)
+    np.testing.assert_array_equal(pre.logprobs, per_step.logprobs)
+    # First step by hand: categorical over the top-6 tempered logits of the prompt.
+    logits = _jitted_logits()(prompts, sampling.prompt_mask(lengths, prompts.shape[1]))
+    scaled = jnp.asarray(logits[:, -1] / 0.9, jnp.float32)
+    kth = jax.lax.top_k(scaled, 6)[0][:, -1:]
+    want = jax.random.categorical(jax.random.fold_in(jax.random.key(7), 0),
+                                  jnp.where(scaled >= kth, scaled, -jnp.inf))
+    np.testing.assert_array_equal(np.asarray(pre.tokens)[:, 0], np.asarray(want))
