@@ -16,6 +16,7 @@ The variants differ only in how they score actions (`root_score_fn`,
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, NamedTuple
 
 import chex
@@ -24,6 +25,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from symbiosis_jax.mcts.env import GameEnv
+from symbiosis_jax.mcts.packing import pack_states, unpack_states
 from symbiosis_jax.mcts.qtransforms import NodeStats
 from symbiosis_jax.mcts.tree import ROOT, UNVISITED, Tree, empty_tree
 
@@ -83,6 +85,19 @@ def node_stats(tree: Tree, node: jax.Array) -> NodeStats:
         children_visits=tree.children_visits[node],
         qvalues=tree.children_qvalues[node],
         legal_action_mask=tree.legal_action_mask[node],
+    )
+
+
+def _batch_node_stats(tree: Tree, node: jax.Array) -> NodeStats:
+    """Statistics of node `node[b]` of every game b, each field with a leading B axis."""
+    return NodeStats(
+        visits=_get(tree.node_visits, node),
+        value=_get(tree.node_values, node),
+        raw_value=_get(tree.raw_values, node),
+        prior_logits=_get(tree.children_prior_logits, node),
+        children_visits=_get(tree.children_visits, node),
+        qvalues=_get(tree.children_qvalues, node),
+        legal_action_mask=_get(tree.legal_action_mask, node),
     )
 
 
@@ -162,7 +177,15 @@ def init_root(
         terminal=fresh.terminal.at[:, ROOT].set(terminal),
         children_prior_logits=fresh.children_prior_logits.at[:, ROOT].set(logits),
         legal_action_mask=fresh.legal_action_mask.at[:, ROOT].set(legal),
-        states=jax.tree.map(lambda s, x: s.at[:, ROOT].set(x), fresh.states, root_states),
+        packed_states=fresh.packed_states.replace(
+            rows=tuple(
+                s.at[:, ROOT].set(x)
+                for s, x in zip(
+                    fresh.packed_states.rows,
+                    pack_states(root_states, fresh.packed_states.layout),
+                )
+            )
+        ),
         num_used=jnp.ones((batch_size,), jnp.int32),
     )
     if tree is None:
@@ -204,10 +227,8 @@ def _descend(
     Returns:
         The same tree, and the `_Descent` of each game (fields [B]).
     """
-    b = jnp.arange(tree.batch_size)
-
     def keep_going(tree: Tree, d: _Descent) -> jax.Array:
-        go = jnp.logical_and(d.child != UNVISITED, ~tree.terminal[b, jnp.maximum(d.child, 0)])
+        go = jnp.logical_and(d.child != UNVISITED, ~_get(tree.terminal, jnp.maximum(d.child, 0)))
         if max_depth is not None:
             go = jnp.logical_and(go, d.depth < max_depth)
         return go
@@ -215,16 +236,16 @@ def _descend(
     def step(carry: tuple[Tree, _Descent, jax.Array]) -> tuple[Tree, _Descent, jax.Array]:
         tree, d, active = carry
         node = jnp.where(active, d.child, d.node)
-        stats = jax.vmap(node_stats)(tree, node)
+        stats = _batch_node_stats(tree, node)
         action = masked_argmax(jax.vmap(interior_score_fn)(stats), stats.legal_action_mask)
         action = jnp.where(active, action, d.action)
-        moved = _Descent(node, action, tree.children_index[b, node, action], d.depth + active)
+        moved = _Descent(node, action, _get(tree.children_index, node, action), d.depth + active)
         return tree, moved, jnp.logical_and(active, keep_going(tree, moved))
 
     start = _Descent(
         node=jnp.full_like(root_action, ROOT),
         action=root_action,
-        child=tree.children_index[b, ROOT, root_action],
+        child=tree.children_index[:, ROOT][jnp.arange(tree.batch_size), root_action],
         depth=jnp.ones_like(root_action),
     )
     tree, d, _ = jax.lax.while_loop(
@@ -233,9 +254,32 @@ def _descend(
     return tree, d
 
 
-def _take(x: jax.Array, index: jax.Array) -> jax.Array:
-    """x[b, index[b]] for every game b."""
-    return x[jnp.arange(x.shape[0]), index]
+def _get(x: jax.Array, *index: jax.Array) -> jax.Array:
+    """x[b, index[0][b], ...] for every game b; the indices must be in range.
+
+    With one game this is a plain dynamic slice: a batched gather would also
+    build its index vectors, small XLA operations that at batch 1 cost as much
+    as the read itself.
+    """
+    if x.shape[0] != 1:
+        return x[(jnp.arange(x.shape[0]),) + index]
+    rest = x.shape[1 + len(index):]
+    starts = (0,) + tuple(i[0] for i in index) + (0,) * len(rest)
+    return jax.lax.dynamic_slice(x, starts, (1,) * (1 + len(index)) + rest).reshape((1,) + rest)
+
+
+def _set(x: jax.Array, value: jax.Array, *index: jax.Array) -> jax.Array:
+    """x.at[b, index[0][b], ...].set(value[b]) for every game b; an index past the end drops it."""
+    if x.shape[0] != 1:
+        return x.at[(jnp.arange(x.shape[0]),) + index].set(value, mode="drop")
+    sizes = x.shape[1 : 1 + len(index)]
+    rest = x.shape[1 + len(index):]
+    inside = functools.reduce(jnp.logical_and, [i[0] < n for i, n in zip(index, sizes)])
+    starts = (0,) + tuple(jnp.minimum(i[0], n - 1) for i, n in zip(index, sizes)) + (0,) * len(rest)
+    shape = (1,) * (1 + len(index)) + rest
+    old = jax.lax.dynamic_slice(x, starts, shape)
+    value = jnp.where(inside, jnp.asarray(value, x.dtype).reshape(shape), old)
+    return jax.lax.dynamic_update_slice(x, value, starts)
 
 
 def _simulate(
@@ -252,7 +296,6 @@ def _simulate(
 ) -> Tree:
     """One simulation for every game in the batch."""
     batch_size, num_nodes = tree.node_visits.shape
-    b = jnp.arange(batch_size)
     drop = num_nodes  # an out-of-range node index: writes to it are dropped
     root = root_stats(tree)
     root_action = masked_argmax(root_score_fn(root, sim), root.legal_action_mask)
@@ -262,7 +305,8 @@ def _simulate(
 
     # Expansion: step every game's selected edge (the batch runs in lockstep;
     # games that reached a terminal node or the depth limit discard the result).
-    parent_states = jax.tree.map(lambda x: _take(x, d.node), tree.states)
+    layout = tree.packed_states.layout
+    parent_states = unpack_states(tuple(_get(x, d.node) for x in tree.packed_states.rows), layout)
     states, step_reward = jax.vmap(env.step)(parent_states, d.action)
     logits, value = evaluate_fn(params, jax.random.fold_in(key, sim), states)
     chex.assert_shape(logits, (batch_size, tree.num_actions))
@@ -279,7 +323,7 @@ def _simulate(
     edge_node = jnp.where(valid, d.node, drop)
 
     def put(x, index, v):
-        return x.at[b, index].set(v, mode="drop")
+        return _set(x, v, index)
 
     tree = tree.replace(
         raw_values=put(tree.raw_values, new, value),
@@ -290,10 +334,13 @@ def _simulate(
         terminal=put(tree.terminal, new, terminal),
         children_prior_logits=put(tree.children_prior_logits, new, logits),
         legal_action_mask=put(tree.legal_action_mask, new, legal),
-        states=jax.tree.map(lambda x, s: put(x, new, s), tree.states, states),
-        children_index=tree.children_index.at[b, jnp.where(store, d.node, drop), d.action].set(
-            new, mode="drop"
+        packed_states=tree.packed_states.replace(
+            rows=tuple(
+                put(x, new, s)
+                for x, s in zip(tree.packed_states.rows, pack_states(states, layout))
+            )
         ),
+        children_index=_set(tree.children_index, new, jnp.where(store, d.node, drop), d.action),
         num_used=tree.num_used + store.astype(jnp.int32),
     )
 
@@ -301,24 +348,22 @@ def _simulate(
     # the depth limit (its current value), or nothing if the tree is full.
     leaf = jnp.where(expand, new, jnp.where(valid, d.child, drop))
     safe_leaf = jnp.minimum(leaf, num_nodes - 1)
-    leaf_visits = _take(tree.node_visits, safe_leaf)
-    leaf_old = _take(tree.node_values, safe_leaf)
-    leaf_value = jnp.where(expand, value, jnp.where(_take(tree.terminal, safe_leaf), 0.0, leaf_old))
+    leaf_visits = _get(tree.node_visits, safe_leaf)
+    leaf_old = _get(tree.node_values, safe_leaf)
+    leaf_value = jnp.where(expand, value, jnp.where(_get(tree.terminal, safe_leaf), 0.0, leaf_old))
     leaf_new = (leaf_old * leaf_visits + leaf_value) / (leaf_visits + 1)
     is_stored = leaf < num_nodes
-    reward = jnp.where(expand, step_reward, _take(tree.rewards, safe_leaf))
-    discount = jnp.where(expand, step_discount, _take(tree.discounts, safe_leaf))
-    edge_visits = tree.children_visits[b, d.node, d.action]
-    edge_q = tree.children_qvalues[b, d.node, d.action]
+    reward = jnp.where(expand, step_reward, _get(tree.rewards, safe_leaf))
+    discount = jnp.where(expand, step_discount, _get(tree.discounts, safe_leaf))
+    edge_visits = _get(tree.children_visits, d.node, d.action)
+    edge_q = _get(tree.children_qvalues, d.node, d.action)
     g = reward + discount * leaf_value
     edge_q = jnp.where(is_stored, reward + discount * leaf_new, (edge_q * edge_visits + g) / (edge_visits + 1))
     tree = tree.replace(
         node_visits=put(tree.node_visits, leaf, leaf_visits + 1),
         node_values=put(tree.node_values, leaf, leaf_new),
-        children_visits=tree.children_visits.at[b, edge_node, d.action].set(
-            edge_visits + 1, mode="drop"
-        ),
-        children_qvalues=tree.children_qvalues.at[b, edge_node, d.action].set(edge_q, mode="drop"),
+        children_visits=_set(tree.children_visits, edge_visits + 1, edge_node, d.action),
+        children_qvalues=_set(tree.children_qvalues, edge_q, edge_node, d.action),
     )
     return _backup(tree, d.node, g, valid)
 
@@ -328,28 +373,26 @@ def _backup(tree: Tree, node: jax.Array, value: jax.Array, active: jax.Array) ->
 
     Like `_descend`, the loop carries the whole tree so nothing is copied.
     """
-    b = jnp.arange(tree.batch_size)
-
     def body(carry: tuple[Tree, jax.Array, jax.Array, jax.Array]):
         t, node, value, active = carry
-        visits = t.node_visits[b, node]
-        old = t.node_values[b, node]
+        visits = _get(t.node_visits, node)
+        old = _get(t.node_values, node)
         mean = (old * visits + value) / (visits + 1)
         up = jnp.logical_and(active, node != ROOT)
-        parent = jnp.where(up, t.parents[b, node], ROOT)
-        action = jnp.where(up, t.action_from_parent[b, node], 0)
-        reward = t.rewards[b, node]
-        discount = t.discounts[b, node]
-        edge_visits = t.children_visits[b, parent, action]
-        edge_q = t.children_qvalues[b, parent, action]
+        parent = jnp.where(up, _get(t.parents, node), ROOT)
+        action = jnp.where(up, _get(t.action_from_parent, node), 0)
+        reward = _get(t.rewards, node)
+        discount = _get(t.discounts, node)
+        edge_visits = _get(t.children_visits, parent, action)
+        edge_q = _get(t.children_qvalues, parent, action)
         t = t.replace(
-            node_visits=t.node_visits.at[b, node].set(jnp.where(active, visits + 1, visits)),
-            node_values=t.node_values.at[b, node].set(jnp.where(active, mean, old)),
-            children_visits=t.children_visits.at[b, parent, action].set(
-                jnp.where(up, edge_visits + 1, edge_visits)
+            node_visits=_set(t.node_visits, jnp.where(active, visits + 1, visits), node),
+            node_values=_set(t.node_values, jnp.where(active, mean, old), node),
+            children_visits=_set(
+                t.children_visits, jnp.where(up, edge_visits + 1, edge_visits), parent, action
             ),
-            children_qvalues=t.children_qvalues.at[b, parent, action].set(
-                jnp.where(up, reward + discount * mean, edge_q)
+            children_qvalues=_set(
+                t.children_qvalues, jnp.where(up, reward + discount * mean, edge_q), parent, action
             ),
         )
         return t, parent, reward + discount * value, up

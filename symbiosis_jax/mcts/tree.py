@@ -17,6 +17,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from symbiosis_jax.mcts.packing import PackedStates, pack_states, state_layout
+
 ROOT = 0
 UNVISITED = -1
 NO_PARENT = -1
@@ -41,7 +43,8 @@ class Tree:
         children_visits: int32[B, N, A], visits of each edge.
         children_qvalues: float32[B, N, A], q of each visited edge (0 when unvisited).
         legal_action_mask: bool[B, N, A], True = legal.
-        states: pytree with leaves [B, N, ...], the environment state of each node.
+        packed_states: `PackedStates`, the environment state of each node as
+            packed rows [B, N, S_r] (read them through `states`).
         num_used: int32[B], number of nodes in use (the next free index).
     """
 
@@ -58,7 +61,7 @@ class Tree:
     children_visits: jax.Array
     children_qvalues: jax.Array
     legal_action_mask: jax.Array
-    states: object
+    packed_states: PackedStates
     num_used: jax.Array
 
     @property
@@ -72,6 +75,11 @@ class Tree:
     @property
     def num_actions(self) -> int:
         return self.children_index.shape[-1]
+
+    @property
+    def states(self):
+        """The environment state of each node, a pytree with leaves [B, N, ...]."""
+        return self.packed_states.unpack()
 
     @property
     def root_visit_counts(self) -> jax.Array:
@@ -112,10 +120,20 @@ def empty_tree(states_b, *, num_nodes: int, num_actions: int) -> Tree:
         children_visits=jnp.zeros(bna, jnp.int32),
         children_qvalues=jnp.zeros(bna, jnp.float32),
         legal_action_mask=jnp.zeros(bna, jnp.bool_),
-        states=jax.tree.map(
-            lambda x: jnp.zeros((batch_size, num_nodes) + x.shape[1:], x.dtype), states_b
-        ),
+        packed_states=_empty_states(states_b, num_nodes),
         num_used=jnp.zeros((batch_size,), jnp.int32),
+    )
+
+
+def _empty_states(states_b, num_nodes: int) -> PackedStates:
+    """Zero rows [B, N, S_r] laid out like `states_b` (leaves [B, ...])."""
+    layout = state_layout(states_b, num_batch_dims=1)
+    rows = pack_states(states_b, layout)
+    return PackedStates(
+        rows=tuple(
+            jnp.zeros((r.shape[0], num_nodes, r.shape[-1]), r.dtype) for r in rows
+        ),
+        layout=layout,
     )
 
 
@@ -174,7 +192,9 @@ def _reuse_one(tree: Tree, action: jax.Array, keep: jax.Array) -> Tree:
         children_visits=move(tree.children_visits, 0),
         children_qvalues=move(tree.children_qvalues, 0),
         legal_action_mask=move(tree.legal_action_mask, False),
-        states=jax.tree.map(lambda x: move(x, 0), tree.states),
+        packed_states=tree.packed_states.replace(
+            rows=tuple(move(x, 0) for x in tree.packed_states.rows)
+        ),
         num_used=num_used,
     )
 
