@@ -1,11 +1,14 @@
 """A compiled, batched sampler with a KV cache.
 
-Prefill and decode run in one `jax.jit`: the prompt fills a preallocated cache,
-then a `lax.while_loop` feeds one token per step and stops as soon as every row
-has emitted a stop token (or `max_new_tokens` is reached). Prompts are
-left-padded so that all rows write the same cache slot at each step; RoPE
-positions come from the true prompt lengths, so a padded row gets exactly the
-numbers of its unpadded version.
+Prefill and decode run in one `jax.jit`: the prompt fills a cache, then
+`lax.while_loop`s feed one token per step and stop as soon as every row has
+emitted a stop token (or `max_new_tokens` is reached). Prompts are left-padded
+so that all rows write the same cache slot at each step; RoPE positions come
+from the true prompt lengths, so a padded row gets exactly the numbers of its
+unpadded version. Because the written slots are the same for every row, the
+decode runs in a few segments with static cache sizes (P + 8, P + 16, ...), so
+attention reads only the filled part of the cache. Rows that share a prompt
+(`prompt_group_size`) are prefilled once per group.
 
 Log-probs returned are those of the sampled token under the *tempered, untruncated*
 model distribution `softmax(logits / temperature)`; top-k and top-p only choose
@@ -135,6 +138,15 @@ def _filter_logits(logits_bv, *, top_k, top_p):
 _PREDRAW_MAX_ELEMENTS = 1 << 22
 
 
+def _segment_sizes(num_prompt: int, num_slots: int) -> list[int]:
+    """Cache sizes of the decode segments: P + 8, P + 16, P + 32, ..., then all slots."""
+    sizes, extra = [], 8
+    while num_prompt + extra < num_slots:
+        sizes.append(num_prompt + extra)
+        extra *= 2
+    return sizes + [num_slots]
+
+
 def _gumbel_bv(key, step, shape):
     """Step `step`'s noise: exactly what `jax.random.categorical(fold_in(key, step), .)` adds."""
     return jax.random.gumbel(jax.random.fold_in(key, step), shape, jnp.float32)
@@ -180,9 +192,10 @@ def _sample_jit(graphdef, state, key, prompt_tokens_bp, prompt_lengths_b,
         [prompt_mask_bp, jnp.ones((b, num_slots - p), jnp.bool_)], axis=1)
     g = prompt_group_size
     # Prefill one row per group of equal prompts, then repeat its cache to the group.
-    cache = init_cache(model.config, b // g, num_slots)
+    sizes = _segment_sizes(p, num_slots)
+    cache = init_cache(model.config, b // g, sizes[0])
     hidden, cache = model.decode(prompt_tokens_bp[::g], positions_bp[::g], cache,
-                                 cache_index=0, kv_mask_bs=kv_mask_bs[::g])
+                                 cache_index=0, kv_mask_bs=kv_mask_bs[::g, : sizes[0]])
     logits_bv = model.logits(hidden[:, -1])
     if g > 1:
         logits_bv = jnp.repeat(logits_bv, g, axis=0)
@@ -213,15 +226,14 @@ def _sample_jit(graphdef, state, key, prompt_tokens_bp, prompt_lengths_b,
             mask_bn, live_b.astype(jnp.int32)[:, None], (0, step))
         return tok_b, done_b, tokens_bn, logp_bn, mask_bn
 
-    def cond(carry: _Carry):
-        return (carry.step < n) & ~jnp.all(carry.done_b)
-
     def body(carry: _Carry):
         # Feed the previous token (slot p + step - 1), then draw the next one.
         step = carry.step
+        size = carry.cache.k[0].shape[2]
         positions_b1 = (prompt_lengths_b + step - 1)[:, None]
         hidden, cache = model.decode(carry.last_b[:, None], positions_b1, carry.cache,
-                                     cache_index=p + step - 1, kv_mask_bs=kv_mask_bs)
+                                     cache_index=p + step - 1,
+                                     kv_mask_bs=kv_mask_bs[:, :size])
         logits_bv = model.logits(hidden[:, 0])
         outs = emit(step, logits_bv, carry.done_b, carry.tokens_bn, carry.logp_bn,
                     carry.mask_bn)
@@ -230,8 +242,20 @@ def _sample_jit(graphdef, state, key, prompt_tokens_bp, prompt_lengths_b,
     first = emit(0, logits_bv, jnp.zeros((b,), jnp.bool_),
                  jnp.full((b, n), pad_id, jnp.int32), jnp.zeros((b, n), jnp.float32),
                  jnp.zeros((b, n), jnp.int32))
-    init = _Carry(jnp.ones((), jnp.int32), first[0], cache, *first[1:])
-    out = jax.lax.while_loop(cond, body, init)
+    out = _Carry(jnp.ones((), jnp.int32), first[0], cache, *first[1:])
+    # Every row writes the same slot (left padding), so the decode runs in segments
+    # whose cache holds only the slots written so far (static sizes), and attention
+    # never reads the empty tail of the full-length cache.
+    for j, size in enumerate(sizes):
+        if j > 0:
+            grow = ((0, 0), (0, 0), (0, size - sizes[j - 1]), (0, 0))
+            out = out._replace(cache=jax.tree.map(lambda x: jnp.pad(x, grow), out.cache))
+        limit = min(size - p + 1, n)  # steps whose fed slot p + step - 1 fits
+
+        def cond(carry: _Carry, limit=limit):
+            return (carry.step < limit) & ~jnp.all(carry.done_b)
+
+        out = jax.lax.while_loop(cond, body, out)
     return SampleOutput(tokens=out.tokens_bn, logprobs=out.logp_bn,
                         completion_mask=out.mask_bn,
                         lengths=jnp.sum(out.mask_bn, axis=1),
