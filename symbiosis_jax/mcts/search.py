@@ -77,27 +77,36 @@ def masked_argmax(scores: jax.Array, legal_action_mask: jax.Array) -> jax.Array:
 
 def node_stats(tree: Tree, node: jax.Array) -> NodeStats:
     """Statistics of one node of one game (tree leaves without the B axis)."""
-    return NodeStats(
-        visits=tree.node_visits[node],
-        value=tree.node_values[node],
-        raw_value=tree.raw_values[node],
-        prior_logits=tree.children_prior_logits[node],
-        children_visits=tree.children_visits[node],
-        qvalues=tree.children_qvalues[node],
-        legal_action_mask=tree.legal_action_mask[node],
+    return _stats(
+        tree.node_visit_value[node],
+        tree.raw_values[node],
+        tree.children_prior_logits[node],
+        tree.edge_visit_value[node],
+        tree.legal_action_mask[node],
     )
 
 
 def _batch_node_stats(tree: Tree, node: jax.Array) -> NodeStats:
     """Statistics of node `node[b]` of every game b, each field with a leading B axis."""
+    return _stats(
+        _get(tree.node_visit_value, node),
+        _get(tree.raw_values, node),
+        _get(tree.children_prior_logits, node),
+        _get(tree.edge_visit_value, node),
+        _get(tree.legal_action_mask, node),
+    )
+
+
+def _stats(node_visit_value, raw_value, prior_logits, edge_visit_value, legal_action_mask):
+    """`NodeStats` from rows of the tree's arrays (any leading axes)."""
     return NodeStats(
-        visits=_get(tree.node_visits, node),
-        value=_get(tree.node_values, node),
-        raw_value=_get(tree.raw_values, node),
-        prior_logits=_get(tree.children_prior_logits, node),
-        children_visits=_get(tree.children_visits, node),
-        qvalues=_get(tree.children_qvalues, node),
-        legal_action_mask=_get(tree.legal_action_mask, node),
+        visits=node_visit_value[..., 0].astype(jnp.int32),
+        value=node_visit_value[..., 1],
+        raw_value=raw_value,
+        prior_logits=prior_logits,
+        children_visits=edge_visit_value[..., 0].astype(jnp.int32),
+        qvalues=edge_visit_value[..., 1],
+        legal_action_mask=legal_action_mask,
     )
 
 
@@ -171,9 +180,10 @@ def init_root(
     logits = mask_logits(logits.astype(jnp.float32), legal)
     fresh = empty_tree(root_states, num_nodes=num_nodes, num_actions=env.num_actions)
     fresh = fresh.replace(
-        node_visits=fresh.node_visits.at[:, ROOT].set(1),
+        node_visit_value=fresh.node_visit_value.at[:, ROOT].set(
+            jnp.stack([jnp.ones_like(value), value], axis=-1)
+        ),
         raw_values=fresh.raw_values.at[:, ROOT].set(value),
-        node_values=fresh.node_values.at[:, ROOT].set(value),
         terminal=fresh.terminal.at[:, ROOT].set(terminal),
         children_prior_logits=fresh.children_prior_logits.at[:, ROOT].set(logits),
         legal_action_mask=fresh.legal_action_mask.at[:, ROOT].set(legal),
@@ -295,7 +305,7 @@ def _simulate(
     max_depth: int | None,
 ) -> Tree:
     """One simulation for every game in the batch."""
-    batch_size, num_nodes = tree.node_visits.shape
+    batch_size, num_nodes = tree.raw_values.shape
     drop = num_nodes  # an out-of-range node index: writes to it are dropped
     root = root_stats(tree)
     root_action = masked_argmax(root_score_fn(root, sim), root.legal_action_mask)
@@ -348,22 +358,24 @@ def _simulate(
     # the depth limit (its current value), or nothing if the tree is full.
     leaf = jnp.where(expand, new, jnp.where(valid, d.child, drop))
     safe_leaf = jnp.minimum(leaf, num_nodes - 1)
-    leaf_visits = _get(tree.node_visits, safe_leaf)
-    leaf_old = _get(tree.node_values, safe_leaf)
+    leaf_stats = _get(tree.node_visit_value, safe_leaf)
+    leaf_visits, leaf_old = leaf_stats[:, 0], leaf_stats[:, 1]
     leaf_value = jnp.where(expand, value, jnp.where(_get(tree.terminal, safe_leaf), 0.0, leaf_old))
     leaf_new = (leaf_old * leaf_visits + leaf_value) / (leaf_visits + 1)
     is_stored = leaf < num_nodes
     reward = jnp.where(expand, step_reward, _get(tree.rewards, safe_leaf))
     discount = jnp.where(expand, step_discount, _get(tree.discounts, safe_leaf))
-    edge_visits = _get(tree.children_visits, d.node, d.action)
-    edge_q = _get(tree.children_qvalues, d.node, d.action)
+    edge_stats = _get(tree.edge_visit_value, d.node, d.action)
+    edge_visits, edge_q = edge_stats[:, 0], edge_stats[:, 1]
     g = reward + discount * leaf_value
     edge_q = jnp.where(is_stored, reward + discount * leaf_new, (edge_q * edge_visits + g) / (edge_visits + 1))
     tree = tree.replace(
-        node_visits=put(tree.node_visits, leaf, leaf_visits + 1),
-        node_values=put(tree.node_values, leaf, leaf_new),
-        children_visits=_set(tree.children_visits, edge_visits + 1, edge_node, d.action),
-        children_qvalues=_set(tree.children_qvalues, edge_q, edge_node, d.action),
+        node_visit_value=put(
+            tree.node_visit_value, leaf, jnp.stack([leaf_visits + 1, leaf_new], axis=-1)
+        ),
+        edge_visit_value=_set(
+            tree.edge_visit_value, jnp.stack([edge_visits + 1, edge_q], axis=-1), edge_node, d.action
+        ),
     )
     return _backup(tree, d.node, g, valid)
 
@@ -375,24 +387,31 @@ def _backup(tree: Tree, node: jax.Array, value: jax.Array, active: jax.Array) ->
     """
     def body(carry: tuple[Tree, jax.Array, jax.Array, jax.Array]):
         t, node, value, active = carry
-        visits = _get(t.node_visits, node)
-        old = _get(t.node_values, node)
+        node_stats = _get(t.node_visit_value, node)
+        visits, old = node_stats[:, 0], node_stats[:, 1]
         mean = (old * visits + value) / (visits + 1)
         up = jnp.logical_and(active, node != ROOT)
         parent = jnp.where(up, _get(t.parents, node), ROOT)
         action = jnp.where(up, _get(t.action_from_parent, node), 0)
         reward = _get(t.rewards, node)
         discount = _get(t.discounts, node)
-        edge_visits = _get(t.children_visits, parent, action)
-        edge_q = _get(t.children_qvalues, parent, action)
+        edge_stats = _get(t.edge_visit_value, parent, action)
+        edge_visits, edge_q = edge_stats[:, 0], edge_stats[:, 1]
         t = t.replace(
-            node_visits=_set(t.node_visits, jnp.where(active, visits + 1, visits), node),
-            node_values=_set(t.node_values, jnp.where(active, mean, old), node),
-            children_visits=_set(
-                t.children_visits, jnp.where(up, edge_visits + 1, edge_visits), parent, action
+            node_visit_value=_set(
+                t.node_visit_value,
+                jnp.where(active[:, None], jnp.stack([visits + 1, mean], axis=-1), node_stats),
+                node,
             ),
-            children_qvalues=_set(
-                t.children_qvalues, jnp.where(up, reward + discount * mean, edge_q), parent, action
+            edge_visit_value=_set(
+                t.edge_visit_value,
+                jnp.where(
+                    up[:, None],
+                    jnp.stack([edge_visits + 1, reward + discount * mean], axis=-1),
+                    edge_stats,
+                ),
+                parent,
+                action,
             ),
         )
         return t, parent, reward + discount * value, up

@@ -29,9 +29,10 @@ class Tree:
     """A batch of search trees; B games, N nodes each, A actions.
 
     Attributes:
-        node_visits: int32[B, N], visits of each node (1 on creation).
+        node_visit_value: float32[B, N, 2], per node its visit count (1 on
+            creation) and its mean value (of the raw value and the backed-up
+            values); read them as `node_visits` and `node_values`.
         raw_values: float32[B, N], the evaluator's value at creation.
-        node_values: float32[B, N], mean of the raw value and the backed-up values.
         parents: int32[B, N], parent index, -1 for the root and empty slots.
         action_from_parent: int32[B, N], the action leading to the node, -1 at the root.
         rewards: float32[B, N], reward of the edge into the node, for the player who moved.
@@ -40,17 +41,18 @@ class Tree:
         children_index: int32[B, N, A], child node index, -1 when not expanded.
         children_prior_logits: float32[B, N, A], prior logits, illegal actions at
             float32 min (the root's row carries the root noise during a search).
-        children_visits: int32[B, N, A], visits of each edge.
-        children_qvalues: float32[B, N, A], q of each visited edge (0 when unvisited).
+        edge_visit_value: float32[B, N, A, 2], per edge its visit count and its
+            q (0 when unvisited); read them as `children_visits` and
+            `children_qvalues`. A count and a value that change together share
+            one array, so a backup step reads and writes each pair at once.
         legal_action_mask: bool[B, N, A], True = legal.
         packed_states: `PackedStates`, the environment state of each node as
             packed rows [B, N, S_r] (read them through `states`).
         num_used: int32[B], number of nodes in use (the next free index).
     """
 
-    node_visits: jax.Array
+    node_visit_value: jax.Array
     raw_values: jax.Array
-    node_values: jax.Array
     parents: jax.Array
     action_from_parent: jax.Array
     rewards: jax.Array
@@ -58,19 +60,38 @@ class Tree:
     terminal: jax.Array
     children_index: jax.Array
     children_prior_logits: jax.Array
-    children_visits: jax.Array
-    children_qvalues: jax.Array
+    edge_visit_value: jax.Array
     legal_action_mask: jax.Array
     packed_states: PackedStates
     num_used: jax.Array
 
     @property
     def batch_size(self) -> int:
-        return self.node_visits.shape[0]
+        return self.raw_values.shape[0]
 
     @property
     def num_nodes(self) -> int:
-        return self.node_visits.shape[1]
+        return self.raw_values.shape[1]
+
+    @property
+    def node_visits(self) -> jax.Array:
+        """int32[B, N], visits of each node."""
+        return self.node_visit_value[..., 0].astype(jnp.int32)
+
+    @property
+    def node_values(self) -> jax.Array:
+        """float32[B, N], mean value of each node."""
+        return self.node_visit_value[..., 1]
+
+    @property
+    def children_visits(self) -> jax.Array:
+        """int32[B, N, A], visits of each edge."""
+        return self.edge_visit_value[..., 0].astype(jnp.int32)
+
+    @property
+    def children_qvalues(self) -> jax.Array:
+        """float32[B, N, A], q of each visited edge (0 when unvisited)."""
+        return self.edge_visit_value[..., 1]
 
     @property
     def num_actions(self) -> int:
@@ -107,9 +128,8 @@ def empty_tree(states_b, *, num_nodes: int, num_actions: int) -> Tree:
     batch_size = jax.tree.leaves(states_b)[0].shape[0]
     bn, bna = (batch_size, num_nodes), (batch_size, num_nodes, num_actions)
     return Tree(
-        node_visits=jnp.zeros(bn, jnp.int32),
+        node_visit_value=jnp.zeros(bn + (2,), jnp.float32),
         raw_values=jnp.zeros(bn, jnp.float32),
-        node_values=jnp.zeros(bn, jnp.float32),
         parents=jnp.full(bn, NO_PARENT, jnp.int32),
         action_from_parent=jnp.full(bn, NO_PARENT, jnp.int32),
         rewards=jnp.zeros(bn, jnp.float32),
@@ -117,8 +137,7 @@ def empty_tree(states_b, *, num_nodes: int, num_actions: int) -> Tree:
         terminal=jnp.zeros(bn, jnp.bool_),
         children_index=jnp.full(bna, UNVISITED, jnp.int32),
         children_prior_logits=jnp.zeros(bna, jnp.float32),
-        children_visits=jnp.zeros(bna, jnp.int32),
-        children_qvalues=jnp.zeros(bna, jnp.float32),
+        edge_visit_value=jnp.zeros(bna + (2,), jnp.float32),
         legal_action_mask=jnp.zeros(bna, jnp.bool_),
         packed_states=_empty_states(states_b, num_nodes),
         num_used=jnp.zeros((batch_size,), jnp.int32),
@@ -154,7 +173,7 @@ def _subtree_mask(parents_n: jax.Array, child: jax.Array) -> jax.Array:
 
 def _reuse_one(tree: Tree, action: jax.Array, keep: jax.Array) -> Tree:
     """`reuse_subtree` for one game (a `Tree` whose leaves lack the B axis)."""
-    num_nodes = tree.node_visits.shape[0]
+    num_nodes = tree.raw_values.shape[0]
     child = tree.children_index[ROOT, action]
     child = jnp.where(jnp.logical_and(keep, tree.num_used > 0), child, UNVISITED)
     inside = _subtree_mask(tree.parents, child)
@@ -179,9 +198,8 @@ def _reuse_one(tree: Tree, action: jax.Array, keep: jax.Array) -> Tree:
     parents = parents.at[ROOT].set(NO_PARENT)
     action_from_parent = move(tree.action_from_parent, NO_PARENT).at[ROOT].set(NO_PARENT)
     return Tree(
-        node_visits=move(tree.node_visits, 0),
+        node_visit_value=move(tree.node_visit_value, 0),
         raw_values=move(tree.raw_values, 0),
-        node_values=move(tree.node_values, 0),
         parents=parents,
         action_from_parent=action_from_parent,
         rewards=move(tree.rewards, 0).at[ROOT].set(0.0),
@@ -189,8 +207,7 @@ def _reuse_one(tree: Tree, action: jax.Array, keep: jax.Array) -> Tree:
         terminal=move(tree.terminal, False),
         children_index=jnp.where(used_a, remap(move(tree.children_index, UNVISITED)), UNVISITED),
         children_prior_logits=move(tree.children_prior_logits, 0),
-        children_visits=move(tree.children_visits, 0),
-        children_qvalues=move(tree.children_qvalues, 0),
+        edge_visit_value=move(tree.edge_visit_value, 0),
         legal_action_mask=move(tree.legal_action_mask, False),
         packed_states=tree.packed_states.replace(
             rows=tuple(move(x, 0) for x in tree.packed_states.rows)
