@@ -6,7 +6,7 @@ leaf at every expansion and, at batch 1 where the cost is the number of XLA
 operations rather than bytes, that is a large share of a simulation. Here the
 leaves are bit-cast to a signed integer of the same width (bool stays bool) and
 concatenated into one row per storage dtype: connect four's state becomes one
-int32 row of 58 words and one bool row of 96 flags, so storing a node's state
+int32 row of 48 words and one bool row of 93 flags, so storing a node's state
 is two scatters whatever the game. Unpacking is slices and bit-casts, which
 XLA fuses into their consumers. The round trip is exact (bit-casts, no
 arithmetic), so searches see exactly the states the environment produced.
