@@ -16,6 +16,7 @@ from symbiosis_jax.models.checkpoint import params_from_hf_state_dict
 from symbiosis_jax.models.config import TransformerConfig
 from symbiosis_jax.models.config import small_config
 from symbiosis_jax.models.config import tiny_config
+from symbiosis_jax.models.logprobs import grouped_completion_logprobs
 from symbiosis_jax.models.logprobs import logprobs_from_logits
 from symbiosis_jax.models.logprobs import token_logprobs
 from symbiosis_jax.models.tokenizers import CharTokenizer
@@ -34,6 +35,7 @@ __all__ = [
     "Transformer",
     "TransformerConfig",
     "config_from_hf",
+    "grouped_completion_logprobs",
     "init_cache",
     "load_hf_checkpoint",
     "load_hf_state_dict",
