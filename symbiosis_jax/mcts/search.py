@@ -3,12 +3,12 @@
 One simulation walks from the root to an edge that has no node yet (or to a
 terminal node, or to the depth limit), steps the environment once along that
 edge, evaluates the new state, stores it as a node and backs its value up the
-path. All simulations run in one `lax.fori_loop`; within a simulation the
-descent is a per-game function `vmap`ped over games, while expansion and
-backup are written at batch level, indexing `[batch, node]`, so every write is
-an in-place scatter of B elements: one simulation costs the same however many
-came before it. No per-simulation random numbers are drawn: ties go to the
-lowest action index.
+path. All simulations run in one `lax.fori_loop`. Tree reads and writes are
+written at batch level, indexing `[batch, node]` (the descent scores each
+game's node row with a per-game function `vmap`ped over games), so every write
+is an in-place scatter of B elements, or with one game a plain dynamic update
+slice: one simulation costs the same however many came before it. No
+per-simulation random numbers are drawn: ties go to the lowest action index.
 
 The variants differ only in how they score actions (`root_score_fn`,
 `interior_score_fn`) and in how they prepare the root and read the result.
