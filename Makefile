@@ -26,7 +26,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q -n auto -m "not slow and not gpu"
 
 test-all: $(STAMP)
-	$(PY) -m pytest -q -n auto
+	$(PY) -m pytest -q -n auto -m ""
 
 bench: $(STAMP)
 	$(PY) benchmarks/sampler.py --quick
