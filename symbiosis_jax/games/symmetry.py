@@ -27,6 +27,7 @@ _BOARDS = {
 # Othello's mirror image of its start position is not its start position (the four
 # centre discs swap colours), so mirrored positions would never occur in play; go
 # is not covered by the tests yet. Neither is listed.
+MIRROR_GAMES = tuple(sorted(_BOARDS))
 
 
 def mirror_permutation(game: str, num_actions: int) -> np.ndarray:
@@ -43,8 +44,8 @@ def mirror_permutation(game: str, num_actions: int) -> np.ndarray:
     Raises:
         ValueError: unknown game, or ``num_actions`` too small for the board.
     """
-    if game not in _BOARDS:
-        raise ValueError(f"game={game!r} has no mirror symmetry defined; allowed: {tuple(sorted(_BOARDS))}")
+    if game not in MIRROR_GAMES:
+        raise ValueError(f"game={game!r} has no mirror symmetry defined; allowed: {MIRROR_GAMES}")
     height, width, kind = _BOARDS[game]
     num_board = width if kind == "column" else height * width
     if num_actions < num_board:
