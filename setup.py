@@ -38,8 +38,10 @@ _EXTRAS = {
         "nbclient>=0.10",
         "nbformat>=5.10",
         "ipykernel>=6.29",
+        "reasoning-gym>=0.1.20",
     ],
     "bench": ["mctx>=0.0.5", "torch>=2.4", "transformers>=4.50", "trl>=0.20"],
+    "tasks": ["reasoning-gym>=0.1.20"],
     "notebooks": ["jupytext>=1.16", "nbclient>=0.10", "ipykernel>=6.29"],
 }
 

@@ -13,6 +13,8 @@ from typing import Iterable, Sequence
 
 # 29 symbols + 3 specials = 32 ids: enough for arithmetic and countdown prompts.
 DEFAULT_SYMBOLS = "0123456789+-*/()= ,.:?#\n<>|_%"
+# Printable ASCII and the newline: enough for English prompts (e.g. reasoning-gym's).
+ASCII_SYMBOLS = "".join(chr(c) for c in range(32, 127)) + "\n"
 _SPECIALS = ("<pad>", "<bos>", "<eos>")
 
 
@@ -116,7 +118,11 @@ class HFTokenizer:
 
 
 def load_tokenizer(path: str | None = None, **special_tokens):
-    """`CharTokenizer()` when `path` is None or 'char', else `HFTokenizer.from_file`."""
+    """`CharTokenizer()` when `path` is None or 'char' (digits and arithmetic symbols),
+    `CharTokenizer(ASCII_SYMBOLS)` for 'ascii' (printable ASCII and newline), else
+    `HFTokenizer.from_file(path)`."""
     if path is None or path == "char":
         return CharTokenizer()
+    if path == "ascii":
+        return CharTokenizer(ASCII_SYMBOLS)
     return HFTokenizer.from_file(path, **special_tokens)

@@ -48,6 +48,11 @@ class ReasoningGymTask:
             raise ValueError(
                 "task 'reasoning_gym' needs the optional package reasoning-gym "
                 "(pip install reasoning-gym)")
+        from reasoning_gym.factory import DATASETS
+
+        if self.dataset_name not in DATASETS:
+            raise ValueError(f"dataset_name={self.dataset_name!r} is not a reasoning-gym dataset; "
+                             f"allowed: {tuple(sorted(DATASETS))}")
 
     @functools.cached_property
     def _dataset(self):

@@ -52,3 +52,15 @@ def test_tokenizer_json_loads_through_tokenizers(tmp_path):
     with pytest.raises(ValueError, match="no tokenizer.json"):
         models.load_tokenizer(str(tmp_path / "missing"))
     assert isinstance(models.load_tokenizer("char"), models.CharTokenizer)
+
+
+def test_ascii_tokenizer_round_trips_english_text():
+    tok = models.load_tokenizer("ascii")
+    text = "State the final answer: 4 - 1 - 7 = ?\n{x_1} [ok] ~`'\"!@$^&;"
+    ids = tok.encode(text, add_bos=True, add_eos=True)
+    assert tok.vocab_size == 3 + 95 + 1
+    assert ids[0] == tok.bos_id and ids[-1] == tok.eos_id and len(ids) == len(text) + 2
+    assert ids[1] == 3 + ord("S") - 32  # ids follow the ASCII order after the 3 specials
+    assert tok.decode(ids) == text
+    with pytest.raises(ValueError, match="not in the vocabulary"):
+        tok.encode("caf\u00e9")
