@@ -69,13 +69,17 @@ class TrainState:
     """Everything an iteration reads and writes; checkpointed whole for exact resume.
 
     Attributes:
-        params: network parameters (an ``nnx.State``).
+        params: network parameters (an ``nnx.State``), the ones trained and used in self-play.
+        ema_params: exponential moving average of ``params`` over iterations
+            (``config.train.ema_decay``; equal to ``params`` when the decay is 0); the
+            evaluated agent plays with these.
         opt_state: optax state.
         replay: the replay buffer of ``Sample``s.
         iteration: ``[]`` int32, number of completed iterations.
     """
 
     params: Params
+    ema_params: Params
     opt_state: Any
     replay: replay_lib.ReplayBuffer
     iteration: jax.Array
@@ -130,7 +134,8 @@ def init_train_state(config: ml_collections.ConfigDict, env, *, sharding=None) -
             target_value=jnp.zeros((), jnp.float32),
         )
         buffer = replay_lib.replay_init(example, capacity=config.replay.capacity)
-        state = TrainState(params=params, opt_state=optimizer.init(params), replay=buffer, iteration=jnp.int32(0))
+        state = TrainState(params=params, ema_params=params, opt_state=optimizer.init(params), replay=buffer,
+                           iteration=jnp.int32(0))
         return graphdef, state
 
     graphdef, _ = jax.eval_shape(init)  # graph definitions are static
@@ -221,7 +226,13 @@ def make_iteration_fn(config, env, graphdef, mesh) -> Callable[[jax.Array, Train
         metrics = {f"train/{k}": jnp.mean(v) for k, v in metrics.items()}
         metrics.update(stats)
         metrics["replay/size"] = buffer.size
-        new = TrainState(params=params, opt_state=opt_state, replay=buffer, iteration=ts.iteration + 1)
+        decay = cfg.get("ema_decay", 0.0)
+        if decay > 0:
+            ema = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, ts.ema_params, params)
+        else:
+            ema = params
+        new = TrainState(params=params, ema_params=ema, opt_state=opt_state, replay=buffer,
+                         iteration=ts.iteration + 1)
         return new, metrics
 
     jitted = jax.jit(iteration, donate_argnums=(1,))
@@ -296,7 +307,7 @@ def make_evaluator(config, env, graphdef) -> Callable[[jax.Array, Params], dict[
     """
     from symbiosis_jax.loops import arena
 
-    agent = search_agent(config, env, graphdef)
+    agent = search_agent(config, env, graphdef, num_simulations=config.eval.get("num_simulations", 0) or None)
     opponents = {}
     for opponent in config.eval.opponents:
         if opponent == "random":
@@ -389,11 +400,11 @@ def train(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = Fal
                 metrics["wall_seconds"] = time.time() - t0
                 metrics["cpu_seconds"] = time.process_time() - c0
                 if config.eval.every and (step % config.eval.every == 0 or last):
-                    last_eval = evaluate(jax.random.fold_in(eval_key, step), ts.params)
+                    last_eval = evaluate(jax.random.fold_in(eval_key, step), ts.ema_params)
                     metrics.update(last_eval)
                 writer.write(step, metrics)
             elif config.eval.every and step % config.eval.every == 0:
-                last_eval = evaluate(jax.random.fold_in(eval_key, step), ts.params)
+                last_eval = evaluate(jax.random.fold_in(eval_key, step), ts.ema_params)
                 writer.write(step, last_eval)
             if step % config.logging.checkpoint_every == 0 or last:
                 ckpt.save(step, ts, {"iteration": step})
@@ -423,7 +434,8 @@ def load_network(config: ml_collections.ConfigDict, workdir: str, *, step: int |
         step: iteration to restore; the latest by default.
 
     Returns:
-        ``(env, graphdef, params)``.
+        ``(env, graphdef, params)``; ``params`` are the evaluated agent's (the moving
+        average when ``config.train.ema_decay > 0``, else the trained parameters).
     """
     from symbiosis_jax.training import Checkpointer
 
@@ -431,4 +443,4 @@ def load_network(config: ml_collections.ConfigDict, workdir: str, *, step: int |
     graphdef, ts = init_train_state(config, env)
     with Checkpointer(os.path.join(workdir, "checkpoints")) as ckpt:
         ts, _ = ckpt.restore(step, target=ts)
-    return env, graphdef, ts.params
+    return env, graphdef, ts.ema_params

@@ -26,12 +26,15 @@ def default_config(*, game: str) -> ml_collections.ConfigDict:
     * ``train``: ``num_iterations``, ``updates_per_iteration`` (K), ``batch_size``,
       ``policy_coef``, ``value_coef``, ``augment_mirror`` (train on each sampled position
       or its left-right mirror image with probability 1/2; tic-tac-toe and connect four),
+      ``ema_decay`` (per-iteration decay of the moving average of the parameters that
+      the evaluated agent plays with; 0 = the trained parameters themselves),
       ``time_limit_s`` (wall seconds after which the run
       stops with a last evaluation and checkpoint; 0 = none; the iteration count is
       then not reproducible, so exact-resume runs leave it at 0).
     * ``eval``: ``every`` (iterations, 0 disables), ``num_games``, ``opponents`` (from
       ``"random"``, ``"mcts"``, ``"minimax"``, ``"network"``), ``baseline_num_simulations``
-      (the pure-MCTS opponent), ``every_reply`` (tic-tac-toe: walk every line of replies).
+      (the pure-MCTS opponent), ``num_simulations`` (the evaluated agent's search; 0 =
+      ``search.num_simulations``), ``every_reply`` (tic-tac-toe: walk every line of replies).
     """
     config = ml_collections.ConfigDict()
     config.name = f"alphazero_{game}"
@@ -57,10 +60,11 @@ def default_config(*, game: str) -> ml_collections.ConfigDict:
     config.replay = ml_collections.ConfigDict(dict(capacity=100_000))
     config.train = ml_collections.ConfigDict(
         dict(num_iterations=100, updates_per_iteration=32, batch_size=256, policy_coef=1.0, value_coef=1.0,
-             augment_mirror=False, time_limit_s=0)
+             augment_mirror=False, ema_decay=0.0, time_limit_s=0)
     )
     config.eval = ml_collections.ConfigDict(
-        dict(every=20, num_games=64, opponents=("random", "mcts"), baseline_num_simulations=100, every_reply=False)
+        dict(every=20, num_games=64, opponents=("random", "mcts"), baseline_num_simulations=100, num_simulations=0,
+             every_reply=False)
     )
     return config
 
@@ -96,6 +100,13 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             raise ValueError(f"config.{name}={value!r} must be a positive int")
     if config.train.get("time_limit_s", 0) < 0:
         raise ValueError(f"config.train.time_limit_s={config.train.time_limit_s} must be >= 0 (0 = no limit)")
+    ema_decay = config.train.get("ema_decay", 0.0)
+    if not 0.0 <= ema_decay < 1.0:
+        raise ValueError(f"config.train.ema_decay={ema_decay} must be in [0, 1) (0 = no moving average)")
+    eval_sims = config.eval.get("num_simulations", 0)
+    if not isinstance(eval_sims, int) or eval_sims < 0:
+        raise ValueError(f"config.eval.num_simulations={eval_sims!r} must be an int >= 0 "
+                         "(0 = search.num_simulations)")
     if config.train.get("augment_mirror", False):
         from symbiosis_jax.games.symmetry import MIRROR_GAMES
 

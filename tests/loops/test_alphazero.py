@@ -75,6 +75,8 @@ def test_resume_is_exact(tmp_path):
         ({"game": "othello", "train.augment_mirror": True},
          r"config.train.augment_mirror=True: game='othello' has no mirror symmetry defined"),
         ({"selfplay.batch_size": 12}, r"config.selfplay.batch_size=12 must be divisible by the mesh's data axis size 8"),
+        ({"train.ema_decay": 1.0}, r"config.train.ema_decay=1.0 must be in \[0, 1\)"),
+        ({"eval.num_simulations": -8}, r"config.eval.num_simulations=-8 must be an int >= 0"),
     ],
 )
 def test_bad_config_fails_before_compiling(overrides, message, tmp_path, monkeypatch):
@@ -148,6 +150,34 @@ def test_resignation_ends_games_with_a_loss_for_the_resigner():
     assert valid[0].all() and not valid[1:].any()
     np.testing.assert_array_equal(np.asarray(samples.target_value)[0], -1.0)
     assert float(stats["selfplay/resign_fraction"]) == 1.0
+
+
+def test_moving_average_of_parameters_by_hand():
+    """With ``train.ema_decay = d`` the evaluated parameters after two iterations are
+    ``d^2 p0 + d (1 - d) p1 + (1 - d) p2`` of the trained parameters p0, p1, p2; with 0
+    they are the trained parameters themselves."""
+    from symbiosis_jax.parallel import make_mesh
+
+    d = 0.75
+    config = _config("alphazero_tictactoe", **{"train.ema_decay": d})
+    env = alphazero.make_env(config)
+    mesh = make_mesh(config.mesh, devices=jax.devices()[:1])
+    graphdef, ts = alphazero.init_train_state(config, env)
+    iteration = alphazero.make_iteration_fn(config, env, graphdef, mesh)
+    trained = [jax.device_get(ts.params)]
+    for _ in range(2):
+        ts, _ = iteration(jax.random.PRNGKey(0), ts)
+        trained.append(jax.device_get(ts.params))
+    p0, p1, p2 = (jax.tree.leaves(p) for p in trained)
+    for e, a, b, c in zip(jax.tree.leaves(jax.device_get(ts.ema_params)), p0, p1, p2):
+        assert not np.allclose(a, c)  # training moved the parameters
+        np.testing.assert_allclose(e, d * d * a + d * (1 - d) * b + (1 - d) * c, rtol=1e-5, atol=1e-7)
+
+    config = _config("alphazero_tictactoe")
+    graphdef, ts = alphazero.init_train_state(config, env)
+    ts, _ = alphazero.make_iteration_fn(config, env, graphdef, mesh)(jax.random.PRNGKey(0), ts)
+    for e, p in zip(jax.tree.leaves(ts.ema_params), jax.tree.leaves(ts.params)):
+        np.testing.assert_array_equal(np.asarray(e), np.asarray(p))
 
 
 def test_sharded_iteration_equals_single_device():
