@@ -20,7 +20,9 @@ def default_config(*, game: str) -> ml_collections.ConfigDict:
       ``max_num_considered_actions`` (Gumbel), ``dirichlet_alpha``/``dirichlet_fraction`` (PUCT).
     * ``selfplay``: ``batch_size`` (B games per iteration), ``max_num_steps`` (T moves,
       at least the longest game), ``temperature_moves``, ``random_move_prob`` (epsilon of
-      uniformly random moves), ``resign_threshold`` (-1 disables),
+      uniformly random moves), ``value_target_root_weight`` (w in [0, 1]: the value target
+      is ``(1 - w) z + w q``, outcome z and the search's root value q; 0 = outcome only),
+      ``resign_threshold`` (-1 disables),
       ``resign_disabled_fraction``.
     * ``replay``: ``capacity`` (positions).
     * ``train``: ``num_iterations``, ``updates_per_iteration`` (K), ``batch_size``,
@@ -55,7 +57,8 @@ def default_config(*, game: str) -> ml_collections.ConfigDict:
     )
     config.selfplay = ml_collections.ConfigDict(
         dict(batch_size=256, max_num_steps=MAX_NUM_STEPS.get(game, 0), temperature_moves=MAX_NUM_STEPS.get(game, 0),
-             random_move_prob=0.0, resign_threshold=-1.0, resign_disabled_fraction=0.1)
+             random_move_prob=0.0, value_target_root_weight=0.0, resign_threshold=-1.0,
+             resign_disabled_fraction=0.1)
     )
     config.replay = ml_collections.ConfigDict(dict(capacity=100_000))
     config.train = ml_collections.ConfigDict(
@@ -117,6 +120,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         raise ValueError(f"config.selfplay.temperature_moves={config.selfplay.temperature_moves} must be >= 0")
     if not 0.0 <= config.selfplay.random_move_prob <= 1.0:
         raise ValueError(f"config.selfplay.random_move_prob={config.selfplay.random_move_prob} must be in [0, 1]")
+    root_weight = config.selfplay.get("value_target_root_weight", 0.0)
+    if not 0.0 <= root_weight <= 1.0:
+        raise ValueError(f"config.selfplay.value_target_root_weight={root_weight} must be in [0, 1]")
     if not -1.0 <= config.selfplay.resign_threshold <= 1.0:
         raise ValueError(f"config.selfplay.resign_threshold={config.selfplay.resign_threshold} must be in [-1, 1]")
     if not 0.0 <= config.selfplay.resign_disabled_fraction <= 1.0:

@@ -19,7 +19,9 @@ class Sample:
         observation: ``[...]`` network input for the player to move.
         legal_action_mask: ``[A]`` bool, True = legal.
         target_policy: ``[A]`` search policy.
-        target_value: ``[]`` final outcome for the player to move, in ``{-1, 0, 1}``.
+        target_value: ``[]`` value target for the player to move: the final outcome
+            ``z`` in ``{-1, 0, 1}``, or ``(1 - w) z + w q`` with the search's root value
+            ``q`` when ``selfplay.value_target_root_weight = w > 0``.
     """
 
     observation: jax.Array
@@ -99,7 +101,11 @@ def selfplay(key: jax.Array, params: Params, *, graphdef, env, search_fn, config
     outcome_tb = jnp.take_along_axis(
         jnp.broadcast_to(carry.total_rewards[None], (cfg.max_num_steps, num_games, 2)), players[..., None], axis=-1
     )[..., 0]
-    samples = samples.replace(target_value=outcome_tb)
+    # Optionally mix in the search's own estimate of the position (lower variance than z
+    # alone, which a single late blunder or random move can flip).
+    w = cfg.get("value_target_root_weight", 0.0)
+    target = outcome_tb if w == 0 else (1.0 - w) * outcome_tb + w * root_values
+    samples = samples.replace(target_value=target)
     lengths = jnp.sum(valid, axis=0)
     # Games still running after max_num_steps have no outcome: keep them out of training.
     finished = carry.done | carry.state.terminated | carry.state.truncated

@@ -77,6 +77,8 @@ def test_resume_is_exact(tmp_path):
         ({"selfplay.batch_size": 12}, r"config.selfplay.batch_size=12 must be divisible by the mesh's data axis size 8"),
         ({"train.ema_decay": 1.0}, r"config.train.ema_decay=1.0 must be in \[0, 1\)"),
         ({"eval.num_simulations": -8}, r"config.eval.num_simulations=-8 must be an int >= 0"),
+        ({"selfplay.value_target_root_weight": 1.5},
+         r"config.selfplay.value_target_root_weight=1.5 must be in \[0, 1\]"),
     ],
 )
 def test_bad_config_fails_before_compiling(overrides, message, tmp_path, monkeypatch):
@@ -119,6 +121,36 @@ def test_selfplay_targets_follow_the_outcome():
         else:
             assert zs[-1] == 1.0
         assert last.sum() == length - 1  # marks on the board before the last move
+
+
+def test_value_target_mixes_in_the_root_value():
+    """With ``value_target_root_weight = w`` the target is ``(1 - w) z + w q``: the same games
+    are played (the search does not read w), and at the first move q is the root value of a
+    search of the start position with the key self-play uses there."""
+    w = 0.25
+    config = _config("alphazero_tictactoe")
+    mixed = _config("alphazero_tictactoe", **{"selfplay.value_target_root_weight": w})
+    env = alphazero.make_env(config)
+    graphdef, ts = alphazero.init_train_state(config, env)
+    search_fn = alphazero.make_search_fn(config.search, env, lambda p, o: alphazero.apply_fn(graphdef, p, o))
+    key = jax.random.PRNGKey(5)
+
+    def play(c):
+        return jax.jit(lambda k, p: alphazero.selfplay(k, p, graphdef=graphdef, env=env, search_fn=search_fn,
+                                                      config=c))(key, ts.params)
+
+    (plain, valid, _), (mix, valid_m, _) = play(config), play(mixed)
+    np.testing.assert_array_equal(np.asarray(valid), np.asarray(valid_m))
+    np.testing.assert_array_equal(np.asarray(plain.target_policy), np.asarray(mix.target_policy))
+    z, t = np.asarray(plain.target_value), np.asarray(mix.target_value)
+    q = (t - (1 - w) * z) / w
+    assert np.all(np.abs(q[np.asarray(valid)]) <= 1 + 1e-5)
+    # Recompute q at move 0 exactly as self-play draws its keys (see alphazero_selfplay).
+    init_key, _, play_key = jax.random.split(key, 3)
+    state = jax.vmap(env.init)(jax.random.split(init_key, config.selfplay.batch_size))
+    search_key, _ = jax.random.split(jax.random.fold_in(play_key, 0))
+    root_value = np.asarray(jax.jit(search_fn)(search_key, ts.params, state).root_value)
+    np.testing.assert_allclose(t[0], (1 - w) * z[0] + w * root_value, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.slow
