@@ -1,0 +1,139 @@
+"""Plays an AlphaZero run's checkpoints against a baseline, with confidence intervals.
+
+    python experiments/evaluate_alphazero.py --workdir=runs/alphazero_connect_four \
+        [--steps=latest|all|2000,2500] [--games=256] [--opponent=mcts] \
+        [--baseline_simulations=1000] [--agent_simulations=0] [--seed=1000]
+
+The run's config is read from ``WORKDIR/config.json`` (written by ``experiments/train.py``).
+Each checkpoint plays ``--games`` games against the opponent, half moving first, with a
+fresh seed (different from the in-run evaluations, so choosing a checkpoint by its in-run
+result and confirming it here is not biased by that choice). Printed per checkpoint: wins,
+draws and losses by side, and win rates with 95% Wilson intervals; one JSON line each goes
+to ``WORKDIR/evaluate.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+
+from absl import app, flags
+
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _REPO not in sys.path:
+    sys.path.insert(0, _REPO)
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "the run's output directory", required=True)
+_STEPS = flags.DEFINE_string("steps", "latest", "'latest', 'all' or comma-separated iterations")
+_GAMES = flags.DEFINE_integer("games", 256, "games per checkpoint (even; half moving first)")
+_OPPONENT = flags.DEFINE_enum("opponent", "mcts", ["mcts", "random", "minimax"], "the baseline")
+_BASELINE_SIMS = flags.DEFINE_integer("baseline_simulations", 1000, "pure-MCTS simulations")
+_AGENT_SIMS = flags.DEFINE_integer("agent_simulations", 0, "agent's simulations (0 = as in the run's eval)")
+_SEED = flags.DEFINE_integer("seed", 1000, "arena seed")
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a binomial proportion ``successes / n``."""
+    if n <= 0:
+        raise ValueError(f"n={n} must be positive")
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def load_run_config(workdir: str):
+    """The ConfigDict a run saved in ``workdir/config.json`` (lists back to tuples)."""
+    import ml_collections
+
+    path = os.path.join(workdir, "config.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path} does not exist: --workdir must be a run's output directory")
+
+    def tuples(x):
+        if isinstance(x, dict):
+            return {k: tuples(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return tuple(tuples(v) for v in x)
+        return x
+
+    with open(path) as f:
+        return ml_collections.ConfigDict(tuples(json.load(f)))
+
+
+def main(argv):
+    del argv
+    import jax
+
+    from symbiosis_jax.loops import alphazero, arena
+    from symbiosis_jax.loops.alphazero_search import pure_mcts_agent
+    from symbiosis_jax.training import Checkpointer
+
+    if _GAMES.value <= 0 or _GAMES.value % 2:
+        raise app.UsageError(f"--games={_GAMES.value} must be a positive even number")
+    workdir = _WORKDIR.value
+    config = load_run_config(workdir)
+    if config.get("loop") != "alphazero":
+        raise app.UsageError(f"{workdir} holds a {config.get('loop')!r} run, not an AlphaZero one")
+    with Checkpointer(os.path.join(workdir, "checkpoints")) as ckpt:
+        available = ckpt.all_steps()
+    if not available:
+        raise app.UsageError(f"no checkpoint under {workdir}/checkpoints")
+    if _STEPS.value == "latest":
+        steps = available[-1:]
+    elif _STEPS.value == "all":
+        steps = available
+    else:
+        steps = [int(s) for s in _STEPS.value.split(",")]
+        missing = sorted(set(steps) - set(available))
+        if missing:
+            raise app.UsageError(f"--steps: no checkpoint for {missing}; have {available}")
+
+    env = alphazero.make_env(config)
+    sims = _AGENT_SIMS.value or config.eval.get("num_simulations", 0) or config.search.num_simulations
+    with alphazero.game_context(config.game):
+        graphdef, _ = alphazero.init_train_state(config, env)
+        agent = alphazero.search_agent(config, env, graphdef, num_simulations=sims)
+        if _OPPONENT.value == "mcts":
+            opponent = pure_mcts_agent(env, num_simulations=_BASELINE_SIMS.value)
+            name = f"pure MCTS with {_BASELINE_SIMS.value} simulations"
+        elif _OPPONENT.value == "random":
+            opponent, name = arena.random_agent(), "uniformly random moves"
+        else:
+            if config.game != "tic_tac_toe":
+                raise app.UsageError("--opponent=minimax exists only for tic-tac-toe")
+            opponent, name = arena.minimax_agent(), "exact minimax"
+        print(f"{config.game}: agent (network + {sims}-simulation {config.search.algorithm} search) "
+              f"vs {name}, {_GAMES.value} games per checkpoint, seed {_SEED.value}", flush=True)
+        for step in steps:
+            _, _, params = alphazero.load_network(config, workdir, step=step)
+            t0 = time.time()
+            r = arena.play(jax.random.PRNGKey(_SEED.value), env, agent, opponent, num_games=_GAMES.value,
+                           max_num_steps=config.selfplay.max_num_steps, params_a=params)
+            half = _GAMES.value // 2
+            row = {"step": step, "games": _GAMES.value, "agent_simulations": sims, "opponent": _OPPONENT.value,
+                   "baseline_simulations": _BASELINE_SIMS.value, "seed": _SEED.value,
+                   "wins": r.wins.tolist(), "draws": r.draws.tolist(), "losses": r.losses.tolist(),
+                   "seconds": round(time.time() - t0, 1)}
+            parts = []
+            for side, i in (("first", 0), ("second", 1)):
+                lo, hi = wilson_interval(int(r.wins[i]), half)
+                row[f"win_rate_{side}"] = int(r.wins[i]) / half
+                row[f"win_rate_{side}_95"] = [lo, hi]
+                parts.append(f"{side} {int(r.wins[i])}/{int(r.draws[i])}/{int(r.losses[i])} "
+                             f"(win {row[f'win_rate_{side}']:.1%}, 95% {lo:.0%}-{hi:.0%})")
+            total = int(r.wins.sum())
+            lo, hi = wilson_interval(total, _GAMES.value)
+            row["win_rate"], row["win_rate_95"] = total / _GAMES.value, [lo, hi]
+            print(f"iteration {step}: W/D/L " + ", ".join(parts)
+                  + f"; overall win {row['win_rate']:.1%} (95% {lo:.0%}-{hi:.0%}), {row['seconds']} s", flush=True)
+            with open(os.path.join(workdir, "evaluate.jsonl"), "a") as f:
+                f.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    app.run(main)

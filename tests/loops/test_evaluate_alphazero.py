@@ -1,0 +1,65 @@
+"""experiments/evaluate_alphazero.py: Wilson intervals by hand, and the CLI on a real run."""
+
+import json
+import os
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(_REPO, "experiments"))
+if _REPO not in sys.path:
+    sys.path.insert(0, _REPO)
+
+import evaluate_alphazero  # noqa: E402
+from absl import flags  # noqa: E402
+
+from symbiosis_jax.loops import alphazero, arena  # noqa: E402
+from symbiosis_jax.training import driver  # noqa: E402
+
+
+def test_wilson_interval_by_hand():
+    # 0 of 10: (0, z^2/n / (1 + z^2/n)) = (0, 0.3842 / 1.3842) = (0, 0.2775).
+    lo, hi = evaluate_alphazero.wilson_interval(0, 10)
+    assert lo == 0.0 and hi == pytest.approx(0.38416 / 1.38416, abs=1e-6)
+    # 29 of 32: p = 0.90625, z^2/n = 0.12005; centre (p + 0.060025) / 1.12005 = 0.86271,
+    # half 1.96 sqrt(p (1 - p) / 32 + 3.8416 / 4096) / 1.12005 = 0.10489.
+    lo, hi = evaluate_alphazero.wilson_interval(29, 32)
+    assert lo == pytest.approx(0.75782, abs=1e-4) and hi == pytest.approx(0.96760, abs=1e-4)
+    with pytest.raises(ValueError, match="n=0 must be positive"):
+        evaluate_alphazero.wilson_interval(0, 0)
+
+
+@pytest.fixture
+def _fast_compiles():
+    """Wiring, not speed: skip most XLA optimisations (faster compiles)."""
+    previous = jax.config.read("jax_disable_most_optimizations")
+    jax.config.update("jax_disable_most_optimizations", True)
+    yield
+    jax.config.update("jax_disable_most_optimizations", previous)
+
+
+def test_cli_plays_the_checkpoint_against_minimax(tmp_path, capsys, _fast_compiles):
+    config = driver.load_config(os.path.join(_REPO, "configs/alphazero_tictactoe.py:smoke"),
+                                **{"logging.use_tensorboard": False})
+    driver.run(config, workdir=str(tmp_path), verbose=False)
+    flags.FLAGS(["evaluate_alphazero.py", f"--workdir={tmp_path}", "--games=4", "--opponent=minimax",
+                 "--seed=7"])
+    try:
+        evaluate_alphazero.main([])
+    finally:
+        flags.FLAGS.unparse_flags()
+    with open(tmp_path / "evaluate.jsonl") as f:
+        (row,) = [json.loads(line) for line in f]
+    # The same games played directly through the arena.
+    env, graphdef, params = alphazero.load_network(config, str(tmp_path))
+    agent = alphazero.search_agent(config, env, graphdef)
+    r = arena.play(jax.random.PRNGKey(7), env, agent, arena.minimax_agent(), num_games=4,
+                   max_num_steps=config.selfplay.max_num_steps, params_a=params)
+    assert row["step"] == 1 and row["games"] == 4
+    assert row["wins"] == r.wins.tolist() and row["draws"] == r.draws.tolist()
+    assert row["losses"] == r.losses.tolist()
+    np.testing.assert_allclose(row["win_rate"], r.wins.sum() / 4)
+    assert "iteration 1: W/D/L first" in capsys.readouterr().out
