@@ -21,7 +21,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from symbiosis_jax.mcts.env import GameEnv
-from symbiosis_jax.mcts.qtransforms import NodeStats, qtransform_completed_by_mix_value
+from symbiosis_jax.mcts.qtransforms import (
+    NodeStats,
+    completed_q_and_total_visits,
+    qtransform_completed_by_mix_value,
+    sum_and_max,
+)
 from symbiosis_jax.mcts.search import (
     EvaluateFn,
     SearchOutput,
@@ -83,8 +88,15 @@ def considered_scores(
         float32[..., A].
     """
     logits = prior_logits - jnp.max(prior_logits, axis=-1, keepdims=True)
+    return _considered_scores(considered_visit, gumbel + logits, sigma_q, visit_counts)
+
+
+def _considered_scores(
+    considered_visit: jax.Array, gumbel_logits: jax.Array, sigma_q: jax.Array, visit_counts: jax.Array
+) -> jax.Array:
+    """`considered_scores` given g + logits (constant during a search, computed once)."""
     penalty = jnp.where(visit_counts == considered_visit, 0.0, -jnp.inf)
-    return jnp.maximum(-1e9, gumbel + logits + sigma_q) + penalty
+    return jnp.maximum(-1e9, gumbel_logits + sigma_q) + penalty
 
 
 def gumbel_interior_scores(
@@ -95,9 +107,26 @@ def gumbel_interior_scores(
     Returns:
         float32[A].
     """
-    improved = jax.nn.softmax(node.prior_logits + qtransform_fn(node))
+    sigma_q, total = _sigma_and_total_visits(node, qtransform_fn)
+    improved = jax.nn.softmax(node.prior_logits + sigma_q)
     visits = node.children_visits
-    return improved - visits / (1 + jnp.sum(visits, axis=-1, keepdims=True))
+    return improved - visits / (1 + total[..., None])
+
+
+def _sigma_and_total_visits(
+    node: NodeStats, qtransform_fn: Callable[[NodeStats], jax.Array]
+) -> tuple[jax.Array, jax.Array]:
+    """`qtransform_fn(node)` and `sum(node.children_visits)`.
+
+    For the default completed-Q transform (or a keyword `partial` of it) both
+    come from `completed_q_and_total_visits`, which shares the visit reduction.
+    """
+    fn, kwargs = qtransform_fn, {}
+    if isinstance(fn, functools.partial) and not fn.args:
+        fn, kwargs = fn.func, fn.keywords
+    if fn is qtransform_completed_by_mix_value:
+        return completed_q_and_total_visits(node, **kwargs)
+    return qtransform_fn(node), sum_and_max(node.children_visits)[0]
 
 
 def gumbel_search(
@@ -159,13 +188,17 @@ def gumbel_search(
     )
     num_legal = jnp.sum(root.legal_action_mask, axis=-1, dtype=jnp.int32)
     num_considered = jnp.minimum(max_num_considered_actions, num_legal)
+    # The root's logits do not change during the search: its schedule row and
+    # g + logits are computed once, not in every simulation.
+    schedule = table[num_considered]  # [B, num_simulations]
+    root_logits = root.prior_logits - jnp.max(root.prior_logits, axis=-1, keepdims=True)
+    gumbel_logits = gumbel + root_logits
 
     def root_score_fn(root: NodeStats, sim: jax.Array) -> jax.Array:
-        considered_visit = table[num_considered, sim][:, None]
+        considered_visit = jax.lax.dynamic_slice_in_dim(schedule, sim, 1, axis=1)
         sigma_q = jax.vmap(qtransform_fn)(root)
-        return considered_scores(
-            considered_visit, gumbel, root.prior_logits, sigma_q,
-            root.children_visits - start_visits,
+        return _considered_scores(
+            considered_visit, gumbel_logits, sigma_q, root.children_visits - start_visits
         )
 
     tree = run_simulations(

@@ -20,10 +20,15 @@ import jax
 import jax.numpy as jnp
 
 from symbiosis_jax.mcts.env import GameEnv
-from symbiosis_jax.mcts.qtransforms import NodeStats, qtransform_by_parent_and_siblings
+from symbiosis_jax.mcts.qtransforms import (
+    NodeStats,
+    prior_probs,
+    qtransform_by_parent_and_siblings,
+)
 from symbiosis_jax.mcts.search import (
     EvaluateFn,
     SearchOutput,
+    edge_prior_row,
     init_root,
     mask_logits,
     run_simulations,
@@ -45,7 +50,7 @@ def puct_scores(
         float32[A].
     """
     pb_c = pb_c_init + jnp.log((node.visits + pb_c_base + 1.0) / pb_c_base)
-    prior = jax.nn.softmax(node.prior_logits)
+    prior = prior_probs(node)
     policy_score = jnp.sqrt(node.visits) * pb_c * prior / (node.children_visits + 1)
     return qtransform_fn(node) + policy_score
 
@@ -183,7 +188,11 @@ def puct_search(
         dirichlet_alpha=dirichlet_alpha,
         dirichlet_fraction=dirichlet_fraction,
     )
-    tree = tree.replace(children_prior_logits=tree.children_prior_logits.at[:, ROOT].set(root_logits))
+    tree = tree.replace(
+        edge_prior=tree.edge_prior.at[:, ROOT].set(
+            edge_prior_row(root_logits, tree.legal_action_mask[:, ROOT])
+        )
+    )
     score_fn = functools.partial(
         puct_scores, pb_c_init=pb_c_init, pb_c_base=pb_c_base, qtransform_fn=qtransform_fn
     )

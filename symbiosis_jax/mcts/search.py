@@ -80,9 +80,8 @@ def node_stats(tree: Tree, node: jax.Array) -> NodeStats:
     return _stats(
         tree.node_visit_value[node],
         tree.raw_values[node],
-        tree.children_prior_logits[node],
+        tree.edge_prior[node],
         tree.edge_visit_value[node],
-        tree.legal_action_mask[node],
     )
 
 
@@ -91,23 +90,37 @@ def _batch_node_stats(tree: Tree, node: jax.Array) -> NodeStats:
     return _stats(
         _get(tree.node_visit_value, node),
         _get(tree.raw_values, node),
-        _get(tree.children_prior_logits, node),
+        _get(tree.edge_prior, node),
         _get(tree.edge_visit_value, node),
-        _get(tree.legal_action_mask, node),
     )
 
 
-def _stats(node_visit_value, raw_value, prior_logits, edge_visit_value, legal_action_mask):
+def _stats(node_visit_value, raw_value, edge_prior, edge_visit_value):
     """`NodeStats` from rows of the tree's arrays (any leading axes)."""
     return NodeStats(
         visits=node_visit_value[..., 0].astype(jnp.int32),
         value=node_visit_value[..., 1],
         raw_value=raw_value,
-        prior_logits=prior_logits,
+        prior_logits=edge_prior[..., 0],
         children_visits=edge_visit_value[..., 0].astype(jnp.int32),
         qvalues=edge_visit_value[..., 1],
-        legal_action_mask=legal_action_mask,
+        legal_action_mask=edge_prior[..., 2] > 0,
+        prior_probs=edge_prior[..., 1],
     )
+
+
+def edge_prior_row(logits: jax.Array, legal_action_mask: jax.Array) -> jax.Array:
+    """The `Tree.edge_prior` entries of nodes: (logit, softmax(logits), legal).
+
+    Args:
+        logits: float32[..., A], masked logits (`mask_logits`).
+        legal_action_mask: bool[..., A].
+
+    Returns:
+        float32[..., A, 3].
+    """
+    probs = jax.nn.softmax(logits)
+    return jnp.stack([logits, probs, legal_action_mask.astype(logits.dtype)], axis=-1)
 
 
 def root_stats(tree: Tree) -> NodeStats:
@@ -185,8 +198,7 @@ def init_root(
         ),
         raw_values=fresh.raw_values.at[:, ROOT].set(value),
         terminal=fresh.terminal.at[:, ROOT].set(terminal),
-        children_prior_logits=fresh.children_prior_logits.at[:, ROOT].set(logits),
-        legal_action_mask=fresh.legal_action_mask.at[:, ROOT].set(legal),
+        edge_prior=fresh.edge_prior.at[:, ROOT].set(edge_prior_row(logits, legal)),
         packed_states=fresh.packed_states.replace(
             rows=tuple(
                 s.at[:, ROOT].set(x)
@@ -292,6 +304,30 @@ def _set(x: jax.Array, value: jax.Array, *index: jax.Array) -> jax.Array:
     return jax.lax.dynamic_update_slice(x, value, starts)
 
 
+def _read_rows(rows: tuple[jax.Array, ...], node: jax.Array, expand: jax.Array):
+    """The packed state rows of `node[b]` of every game, as small arrays of their own.
+
+    A plain read would be fused into each of its consumers (the environment
+    step, the observation, the new node's writes), which then read the tree's
+    state arrays while the new state is written into them, so XLA copies those
+    arrays every simulation. Reading inside a `lax.cond` makes the rows
+    separate buffers; both branches read the same rows (the predicate only keeps
+    XLA from inlining the conditional), so the result is that of a plain read.
+
+    Args:
+        rows: packed state rows, each [B, N, S_r].
+        node: int32[B].
+        expand: bool[B], games that expand a node this simulation.
+
+    Returns:
+        Rows [B, S_r].
+    """
+    def read(rows, node):
+        return tuple(_get(x, node) for x in rows)
+
+    return jax.lax.cond(jnp.any(expand), read, read, rows, node)
+
+
 def _simulate(
     sim: jax.Array,
     tree: Tree,
@@ -316,7 +352,8 @@ def _simulate(
     # Expansion: step every game's selected edge (the batch runs in lockstep;
     # games that reached a terminal node or the depth limit discard the result).
     layout = tree.packed_states.layout
-    parent_states = unpack_states(tuple(_get(x, d.node) for x in tree.packed_states.rows), layout)
+    parent_rows = _read_rows(tree.packed_states.rows, d.node, expand)
+    parent_states = unpack_states(parent_rows, layout)
     states, step_reward = jax.vmap(env.step)(parent_states, d.action)
     logits, value = evaluate_fn(params, jax.random.fold_in(key, sim), states)
     chex.assert_shape(logits, (batch_size, tree.num_actions))
@@ -342,8 +379,7 @@ def _simulate(
         rewards=put(tree.rewards, new, step_reward),
         discounts=put(tree.discounts, new, step_discount),
         terminal=put(tree.terminal, new, terminal),
-        children_prior_logits=put(tree.children_prior_logits, new, logits),
-        legal_action_mask=put(tree.legal_action_mask, new, legal),
+        edge_prior=put(tree.edge_prior, new, edge_prior_row(logits, legal)),
         packed_states=tree.packed_states.replace(
             rows=tuple(
                 put(x, new, s)

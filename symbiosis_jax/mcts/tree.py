@@ -39,13 +39,17 @@ class Tree:
         discounts: float32[B, N], -1, or 0 when the node is terminal.
         terminal: bool[B, N], the node's state is terminal.
         children_index: int32[B, N, A], child node index, -1 when not expanded.
-        children_prior_logits: float32[B, N, A], prior logits, illegal actions at
-            float32 min (the root's row carries the root noise during a search).
+        edge_prior: float32[B, N, A, 3], per edge its prior logit (illegal
+            actions at float32 min; the root's row carries the root noise during
+            a search), its prior probability softmax(logits) and its legality
+            (1.0 = legal); read them as `children_prior_logits`,
+            `children_prior_probs` and `legal_action_mask`. They are written
+            together when a node is created (one write), and the probabilities
+            are computed once there instead of at every selection.
         edge_visit_value: float32[B, N, A, 2], per edge its visit count and its
             q (0 when unvisited); read them as `children_visits` and
             `children_qvalues`. A count and a value that change together share
             one array, so a backup step reads and writes each pair at once.
-        legal_action_mask: bool[B, N, A], True = legal.
         packed_states: `PackedStates`, the environment state of each node as
             packed rows [B, N, S_r] (read them through `states`).
         num_used: int32[B], number of nodes in use (the next free index).
@@ -59,9 +63,8 @@ class Tree:
     discounts: jax.Array
     terminal: jax.Array
     children_index: jax.Array
-    children_prior_logits: jax.Array
+    edge_prior: jax.Array
     edge_visit_value: jax.Array
-    legal_action_mask: jax.Array
     packed_states: PackedStates
     num_used: jax.Array
 
@@ -92,6 +95,21 @@ class Tree:
     def children_qvalues(self) -> jax.Array:
         """float32[B, N, A], q of each visited edge (0 when unvisited)."""
         return self.edge_visit_value[..., 1]
+
+    @property
+    def children_prior_logits(self) -> jax.Array:
+        """float32[B, N, A], prior logits, illegal actions at float32 min."""
+        return self.edge_prior[..., 0]
+
+    @property
+    def children_prior_probs(self) -> jax.Array:
+        """float32[B, N, A], softmax of `children_prior_logits`."""
+        return self.edge_prior[..., 1]
+
+    @property
+    def legal_action_mask(self) -> jax.Array:
+        """bool[B, N, A], True = legal."""
+        return self.edge_prior[..., 2] > 0
 
     @property
     def num_actions(self) -> int:
@@ -136,9 +154,8 @@ def empty_tree(states_b, *, num_nodes: int, num_actions: int) -> Tree:
         discounts=jnp.zeros(bn, jnp.float32),
         terminal=jnp.zeros(bn, jnp.bool_),
         children_index=jnp.full(bna, UNVISITED, jnp.int32),
-        children_prior_logits=jnp.zeros(bna, jnp.float32),
+        edge_prior=jnp.zeros(bna + (3,), jnp.float32),
         edge_visit_value=jnp.zeros(bna + (2,), jnp.float32),
-        legal_action_mask=jnp.zeros(bna, jnp.bool_),
         packed_states=_empty_states(states_b, num_nodes),
         num_used=jnp.zeros((batch_size,), jnp.int32),
     )
@@ -206,9 +223,8 @@ def _reuse_one(tree: Tree, action: jax.Array, keep: jax.Array) -> Tree:
         discounts=move(tree.discounts, 0).at[ROOT].set(0.0),
         terminal=move(tree.terminal, False),
         children_index=jnp.where(used_a, remap(move(tree.children_index, UNVISITED)), UNVISITED),
-        children_prior_logits=move(tree.children_prior_logits, 0),
+        edge_prior=move(tree.edge_prior, 0),
         edge_visit_value=move(tree.edge_visit_value, 0),
-        legal_action_mask=move(tree.legal_action_mask, False),
         packed_states=tree.packed_states.replace(
             rows=tuple(move(x, 0) for x in tree.packed_states.rows)
         ),
