@@ -6,9 +6,17 @@ tokenizer, 2-digit addition prompts with the arithmetic verifier as reward. Both
 CPU with one thread, mu = 1, beta = 0 (TRL's defaults), temperature 1; each step is sample +
 verify + advantages + one optimizer update. Timing starts after warm-up steps (compilation).
 
+Allocator: by default the process keeps freed heap memory (glibc `mallopt(M_MMAP_MAX, 0)` and a
+1 GiB `M_TRIM_THRESHOLD`, set once before either side runs, so both sides get it). glibc serves
+every allocation above 32 MiB with a fresh `mmap` and unmaps it on free; XLA allocates an
+executable's temporaries as one block, and the update's block is 30.9 MiB at 8 new tokens but
+60.2 MiB at 16, so with glibc's defaults every 16-token step page-faults 60 MiB again (15,424
+minor faults, ~15-20 ms on this VM). `--malloc=default` leaves glibc's settings alone.
+
 Run:
     python benchmarks/grpo_step.py                     # both sides, 8 and 16 new tokens
     python benchmarks/grpo_step.py --sides=ours --new_tokens=8
+    python benchmarks/grpo_step.py --malloc=default    # glibc's default mmap/trim thresholds
 """
 
 from __future__ import annotations
@@ -35,12 +43,34 @@ sys.path.insert(0, _REPO)
 NUM_PROMPTS = 8
 GROUP_SIZE = 8
 CHARS = "0123456789+-*=() "
+# Median process CPU seconds per step of the last `time_ours` / `time_trl` call, by side: less
+# sensitive than wall time to other jobs on a shared machine (page faults count as system time).
+LAST_CPU_S: dict = {}
 
 
 def _problems(seed: int, n: int):
     from symbiosis_jax import tasks
 
     return tasks.ArithmeticTask(num_digits=2).sample(np.random.default_rng(seed), n)
+
+
+def keep_heap_memory() -> bool:
+    """Makes glibc serve large blocks from the heap and keep freed memory (no unmap, no trim).
+
+    Returns:
+        True if set; False (with a printed note) where glibc's `mallopt` is unavailable.
+    """
+    import ctypes
+
+    m_trim_threshold, m_mmap_max = -1, -4  # <malloc.h>
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        ok = libc.mallopt(m_mmap_max, 0) == 1 and libc.mallopt(m_trim_threshold, 1 << 30) == 1
+    except (OSError, AttributeError):
+        ok = False
+    if not ok:
+        print("--malloc=keep: glibc mallopt unavailable; allocator left as is", flush=True)
+    return ok
 
 
 def time_trl(num_new_tokens: int, *, num_steps: int, num_warmup: int) -> float:
@@ -77,14 +107,15 @@ def time_trl(num_new_tokens: int, *, num_steps: int, num_warmup: int) -> float:
     def reward_fn(prompts, completions, **kwargs):
         return [task.verify(answers[p], c).reward for p, c in zip(prompts, completions)]
 
-    times = []
+    times, cpu_times = [], []
 
     class Timer(transformers.TrainerCallback):
         def on_step_begin(self, args, state, control, **kwargs):
-            self.t0 = time.perf_counter()
+            self.t0, self.c0 = time.perf_counter(), time.process_time()
 
         def on_step_end(self, args, state, control, **kwargs):
             times.append(time.perf_counter() - self.t0)
+            cpu_times.append(time.process_time() - self.c0)
 
     args = trl.GRPOConfig(
         output_dir="/tmp/grpo_step_trl", per_device_train_batch_size=NUM_PROMPTS * GROUP_SIZE,
@@ -96,6 +127,7 @@ def time_trl(num_new_tokens: int, *, num_steps: int, num_warmup: int) -> float:
                               train_dataset=dataset, processing_class=tokenizer,
                               callbacks=[Timer()])
     trainer.train()
+    LAST_CPU_S["trl"] = float(np.median(cpu_times[num_warmup:]))
     return float(np.median(times[num_warmup:]))
 
 
@@ -105,20 +137,29 @@ def main(argv=None):
     parser.add_argument("--new_tokens", default="8,16")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--malloc", default="keep", choices=("keep", "default"),
+                        help="keep: glibc keeps freed memory (both sides); default: glibc as is")
     args = parser.parse_args(argv)
+    if args.malloc == "keep":
+        keep_heap_memory()
     rows = []
     for n in [int(x) for x in args.new_tokens.split(",")]:
         row = {"new_tokens": n}
         for side in args.sides.split(","):
             fn = {"ours": time_ours, "trl": time_trl}[side]
             row[side] = fn(n, num_steps=args.steps, num_warmup=args.warmup)
-            print(f"{side:5s} new_tokens={n:3d}: {row[side] * 1e3:8.1f} ms/step", flush=True)
+            row[side + "_cpu"] = LAST_CPU_S[side]
+            print(f"{side:5s} new_tokens={n:3d}: {row[side] * 1e3:8.1f} ms/step "
+                  f"({row[side + '_cpu'] * 1e3:.1f} ms process CPU)", flush=True)
         rows.append(row)
-    print("\n| new tokens | ours (s/step) | TRL (s/step) | speed-up |")
-    print("| --- | --- | --- | --- |")
+    print(f"\nmalloc={args.malloc}")
+    print("| new tokens | ours (s/step) | TRL (s/step) | speed-up | ours CPU (s) | TRL CPU (s) |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    nan = float("nan")
     for r in rows:
-        ours, trl_s = r.get("ours", float("nan")), r.get("trl", float("nan"))
-        print(f"| {r['new_tokens']} | {ours:.4f} | {trl_s:.4f} | {trl_s / ours:.1f}x |")
+        ours, trl_s = r.get("ours", nan), r.get("trl", nan)
+        print(f"| {r['new_tokens']} | {ours:.4f} | {trl_s:.4f} | {trl_s / ours:.1f}x "
+              f"| {r.get('ours_cpu', nan):.4f} | {r.get('trl_cpu', nan):.4f} |")
     return rows
 
 
@@ -152,13 +193,15 @@ def time_ours(num_new_tokens: int, *, num_steps: int, num_warmup: int) -> float:
     n_params = sum(x.size for x in jax.tree.leaves(runner.init_params))
     assert n_params == 1_057_920, n_params
     state = runner.init_state(runner._copy(runner.init_params))  # noqa: SLF001
-    times = []
+    times, cpu_times = [], []
     for step in range(num_warmup + num_steps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         batch, _ = runner.rollouts(state.params, step)
         state, metrics = runner.update(state, batch, step)
         jax.block_until_ready((state, metrics))
         times.append(time.perf_counter() - t0)
+        cpu_times.append(time.process_time() - c0)
+    LAST_CPU_S["ours"] = float(np.median(cpu_times[num_warmup:]))
     return float(np.median(times[num_warmup:]))
 
 
