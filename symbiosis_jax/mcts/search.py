@@ -267,7 +267,7 @@ def _descend(
     start = _Descent(
         node=jnp.full_like(root_action, ROOT),
         action=root_action,
-        child=tree.children_index[:, ROOT][jnp.arange(tree.batch_size), root_action],
+        child=_get(tree.children_index, jnp.full_like(root_action, ROOT), root_action),
         depth=jnp.ones_like(root_action),
     )
     tree, d, _ = jax.lax.while_loop(
