@@ -20,7 +20,7 @@ import os
 import sys
 import time
 
-from absl import app, flags
+from absl import app, flags, logging
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _REPO not in sys.path:
@@ -67,6 +67,7 @@ def load_run_config(workdir: str):
 
 def main(argv):
     del argv
+    logging.set_verbosity(logging.WARNING)  # orbax logs every restore at INFO
     import jax
 
     from symbiosis_jax.loops import alphazero, arena
@@ -79,7 +80,7 @@ def main(argv):
     config = load_run_config(workdir)
     if config.get("loop") != "alphazero":
         raise app.UsageError(f"{workdir} holds a {config.get('loop')!r} run, not an AlphaZero one")
-    with Checkpointer(os.path.join(workdir, "checkpoints")) as ckpt:
+    with Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=None) as ckpt:
         available = ckpt.all_steps()
     if not available:
         raise app.UsageError(f"no checkpoint under {workdir}/checkpoints")
