@@ -30,6 +30,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.selfplay.batch_size = 256
     config.selfplay.max_num_steps = 42
     config.selfplay.random_move_prob = 0.02
+    # Value target (z + q) / 2: the outcome averaged with the search's value of the position.
+    config.selfplay.value_target_root_weight = 0.5
     config.replay.capacity = 500_000
 
     config.train.num_iterations = 100_000
@@ -39,11 +41,14 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.train.updates_per_iteration = 96
     config.train.augment_mirror = True
     config.train.batch_size = 512
+    # The evaluated agent plays with a moving average of the parameters (~50 iterations).
+    config.train.ema_decay = 0.98
 
-    config.eval.every = 1000
+    config.eval.every = 500
     config.eval.num_games = 64
     config.eval.opponents = ("random", "mcts")
     config.eval.baseline_num_simulations = 1000
+    config.eval.num_simulations = 256  # the evaluated agent searches more than self-play
 
     # Cosine decay from 1e-3 to 1e-4 over about as many updates as an idle 2-core CPU
     # makes in the 55 minutes (~3,000 iterations x 96); a longer run stays at 1e-4.
@@ -52,6 +57,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         max_grad_norm=1.0,
     )
     config.mesh = common.mesh_config()
-    config.logging = common.logging_config(log_every=10, checkpoint_every=50)
+    # A checkpoint at every evaluation, all kept (experiments/evaluate_alphazero.py replays them).
+    config.logging = common.logging_config(log_every=10, checkpoint_every=500, max_to_keep=12)
     config.logging.progress_bar = True
     return alphazero_common.shrink_for_smoke(config) if smoke else config
