@@ -59,6 +59,7 @@ __all__ = [
     "selfplay",
     "train",
     "validate_config",
+    "write_strength_plot",
 ]
 
 Params = Any
@@ -419,10 +420,57 @@ def train(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = Fal
         ckpt.close()
     out = dict(metrics)
     out.update(last_eval)
+    out["plot"] = write_strength_plot(os.path.join(workdir, "metrics.jsonl"), os.path.join(workdir, "strength.png"))
     out["iteration"] = int(ts.iteration)
     out["wall_seconds"] = time.time() - t0
     out["cpu_seconds"] = time.process_time() - c0
     return out
+
+
+def write_strength_plot(jsonl_path: str, out_png: str) -> str | None:
+    """Win rates against each evaluated opponent (overall and by side) against wall minutes,
+    and the training loss against iterations, from a run's ``metrics.jsonl``.
+
+    Returns:
+        ``out_png``, or None when the file has no training rows.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from symbiosis_jax.training.metrics import read_jsonl
+
+    rows = read_jsonl(jsonl_path)
+    train = [r for r in rows if "train/loss" in r]
+    if not train:
+        return None
+    opponents = sorted({k.split("/")[1] for r in rows for k in r if k.startswith("eval/") and k.endswith("/win_rate")})
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    for i, name in enumerate(opponents):
+        ev = [r for r in rows if f"eval/{name}/win_rate" in r and "wall_seconds" in r]
+        minutes = [r["wall_seconds"] / 60 for r in ev]
+        for suffix, style in (("", "o-"), ("_first", "^--"), ("_second", "v:")):
+            key = f"eval/{name}/win_rate{suffix}"
+            label = f"vs {name}" + {"": "", "_first": ", agent first", "_second": ", agent second"}[suffix]
+            axes[0].plot(minutes, [r[key] for r in ev], style, color=f"C{i}", label=label)
+    axes[0].axhline(0.9, color="gray", lw=0.8, ls="--")
+    axes[0].set_xlabel("wall minutes")
+    axes[0].set_ylabel("win rate")
+    axes[0].set_ylim(-0.02, 1.02)
+    axes[0].grid(alpha=0.3)
+    if opponents:
+        axes[0].legend(fontsize=7)
+    axes[1].plot([r["step"] for r in train], [r["train/loss"] for r in train], label="loss")
+    if "train/value_loss" in train[-1]:
+        axes[1].plot([r["step"] for r in train], [r.get("train/value_loss") for r in train], label="value loss")
+    axes[1].set_xlabel("iteration")
+    axes[1].grid(alpha=0.3)
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=90)
+    plt.close(fig)
+    return out_png
 
 
 def load_network(config: ml_collections.ConfigDict, workdir: str, *, step: int | None = None):

@@ -45,6 +45,22 @@ def test_smoke_variant_runs_one_iteration(name, tmp_path):
     assert out["selfplay/num_positions"] > 0
     assert os.path.exists(tmp_path / "metrics.jsonl")
     assert os.listdir(tmp_path / "checkpoints")
+    assert out["plot"] == str(tmp_path / "strength.png") and os.path.getsize(out["plot"]) > 0
+
+
+def test_strength_plot_reads_evaluations_and_needs_training_rows(tmp_path):
+    import json
+
+    path = tmp_path / "metrics.jsonl"
+    rows = [{"step": 10, "train/loss": 2.0, "train/value_loss": 0.8},
+            {"step": 20, "train/loss": 1.5, "train/value_loss": 0.6, "wall_seconds": 60.0,
+             "eval/mcts/win_rate": 0.5, "eval/mcts/win_rate_first": 0.75, "eval/mcts/win_rate_second": 0.25}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = alphazero.write_strength_plot(str(path), str(tmp_path / "s.png"))
+    with open(out, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    path.write_text(json.dumps({"step": 0, "eval/mcts/win_rate": 0.5}) + "\n")
+    assert alphazero.write_strength_plot(str(path), str(tmp_path / "t.png")) is None
 
 
 def test_resume_is_exact(tmp_path):
