@@ -1,6 +1,6 @@
 """Plays an AlphaZero run's checkpoints against a baseline, with confidence intervals.
 
-    python experiments/evaluate_alphazero.py --workdir=runs/alphazero_connect_four \
+    python experiments/evaluate_alphazero.py --workdir=runs/alphazero_connect4 \
         [--steps=latest|all|2000,2500] [--games=256] [--opponent=mcts] \
         [--baseline_simulations=1000] [--agent_simulations=0] [--seed=1000]
 
