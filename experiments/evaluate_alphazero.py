@@ -97,7 +97,7 @@ def main(argv):
     env = alphazero.make_env(config)
     sims = _AGENT_SIMS.value or config.eval.get("num_simulations", 0) or config.search.num_simulations
     with alphazero.game_context(config.game):
-        graphdef, _ = alphazero.init_train_state(config, env)
+        graphdef, _ = alphazero.abstract_train_state(config, env)
         agent = alphazero.search_agent(config, env, graphdef, num_simulations=sims)
         if _OPPONENT.value == "mcts":
             opponent = pure_mcts_agent(env, num_simulations=_BASELINE_SIMS.value)

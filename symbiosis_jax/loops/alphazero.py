@@ -43,6 +43,7 @@ __all__ = [
     "MAX_NUM_STEPS",
     "Sample",
     "TrainState",
+    "abstract_train_state",
     "apply_fn",
     "cached_iteration_fn",
     "default_config",
@@ -113,17 +114,8 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
     return _make(config.optimizer)
 
 
-def init_train_state(config: ml_collections.ConfigDict, env, *, sharding=None) -> tuple[Any, TrainState]:
-    """Initial network, optimizer state and empty replay buffer, built by one compiled call.
-
-    Args:
-        config: the experiment config.
-        env: pgx environment.
-        sharding: where the state lives (e.g. replicated over the mesh); default device.
-
-    Returns:
-        ``(graphdef, train_state)``.
-    """
+def _init_fn(config: ml_collections.ConfigDict, env) -> Callable[[], tuple[Any, TrainState]]:
+    """``init() -> (graphdef, train_state)``: network, optimizer state, empty replay buffer."""
     optimizer = make_optimizer(config)
 
     def init():
@@ -139,6 +131,29 @@ def init_train_state(config: ml_collections.ConfigDict, env, *, sharding=None) -
                            iteration=jnp.int32(0))
         return graphdef, state
 
+    return init
+
+
+def abstract_train_state(config: ml_collections.ConfigDict, env) -> tuple[Any, TrainState]:
+    """``(graphdef, train_state)`` with ``jax.ShapeDtypeStruct`` leaves: nothing is allocated.
+
+    A restore target (``load_network``) that does not build a replay buffer first.
+    """
+    return jax.eval_shape(_init_fn(config, env))
+
+
+def init_train_state(config: ml_collections.ConfigDict, env, *, sharding=None) -> tuple[Any, TrainState]:
+    """Initial network, optimizer state and empty replay buffer, built by one compiled call.
+
+    Args:
+        config: the experiment config.
+        env: pgx environment.
+        sharding: where the state lives (e.g. replicated over the mesh); default device.
+
+    Returns:
+        ``(graphdef, train_state)``.
+    """
+    init = _init_fn(config, env)
     graphdef, _ = jax.eval_shape(init)  # graph definitions are static
     ts = jax.jit(lambda: init()[1], out_shardings=sharding)()
     return graphdef, ts
@@ -488,7 +503,7 @@ def load_network(config: ml_collections.ConfigDict, workdir: str, *, step: int |
     from symbiosis_jax.training import Checkpointer
 
     env = make_env(config)
-    graphdef, ts = init_train_state(config, env)
-    with Checkpointer(os.path.join(workdir, "checkpoints")) as ckpt:
-        ts, _ = ckpt.restore(step, target=ts)
+    graphdef, target = abstract_train_state(config, env)
+    with Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=None) as ckpt:
+        ts, _ = ckpt.restore(step, target=target)
     return env, graphdef, ts.ema_params
