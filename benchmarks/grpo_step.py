@@ -3,7 +3,7 @@
 Shape: 8 prompts x 8 samples per step, 8 (and 16) new tokens, the 1.06M-parameter Llama-style
 model (4 layers, width 128, 4 heads, MLP 512, vocab 32), randomly initialised, a character
 tokenizer, 2-digit addition prompts with the arithmetic verifier as reward. Both sides run on the
-CPU with one thread, mu = 1, beta = 0 (TRL's defaults), temperature 1; each step is sample +
+CPU with one thread, the process pinned to one core, mu = 1, beta = 0 (TRL's defaults), temperature 1; each step is sample +
 verify + advantages + one optimizer update. Timing starts after warm-up steps (compilation).
 
 Allocator: by default the process keeps freed heap memory (glibc `mallopt(M_MMAP_MAX, 0)` and a
@@ -139,7 +139,17 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--malloc", default="keep", choices=("keep", "default"),
                         help="keep: glibc keeps freed memory (both sides); default: glibc as is")
+    parser.add_argument("--core", type=int, default=None,
+                        help="CPU core to pin the process to (default: the last allowed one; -1:"
+                             " no pinning)")
     args = parser.parse_args(argv)
+    # One core for the whole process, so neither side gets a second one through helper threads
+    # (XLA's runtime and JAX's dispatch thread otherwise overlap host and compute work).
+    if args.core != -1:
+        allowed = sorted(os.sched_getaffinity(0))
+        core = allowed[-1] if args.core is None else args.core
+        os.sched_setaffinity(0, {core})
+        print(f"pinned to core {core}", flush=True)
     if args.malloc == "keep":
         keep_heap_memory()
     rows = []
