@@ -54,25 +54,6 @@ def _problems(seed: int, n: int):
     return tasks.ArithmeticTask(num_digits=2).sample(np.random.default_rng(seed), n)
 
 
-def keep_heap_memory() -> bool:
-    """Makes glibc serve large blocks from the heap and keep freed memory (no unmap, no trim).
-
-    Returns:
-        True if set; False (with a printed note) where glibc's `mallopt` is unavailable.
-    """
-    import ctypes
-
-    m_trim_threshold, m_mmap_max = -1, -4  # <malloc.h>
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        ok = libc.mallopt(m_mmap_max, 0) == 1 and libc.mallopt(m_trim_threshold, 1 << 30) == 1
-    except (OSError, AttributeError):
-        ok = False
-    if not ok:
-        print("--malloc=keep: glibc mallopt unavailable; allocator left as is", flush=True)
-    return ok
-
-
 def time_trl(num_new_tokens: int, *, num_steps: int, num_warmup: int) -> float:
     """Median seconds per TRL GRPOTrainer step at the benchmark shape."""
     import datasets
@@ -150,8 +131,10 @@ def main(argv=None):
         core = allowed[-1] if args.core is None else args.core
         os.sched_setaffinity(0, {core})
         print(f"pinned to core {core}", flush=True)
-    if args.malloc == "keep":
-        keep_heap_memory()
+    from symbiosis_jax.training import allocator
+
+    if args.malloc == "keep" and not allocator.keep_freed_heap_memory():
+        print("--malloc=keep: glibc mallopt unavailable; allocator left as is", flush=True)
     rows = []
     for n in [int(x) for x in args.new_tokens.split(",")]:
         row = {"new_tokens": n}

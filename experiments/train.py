@@ -1,7 +1,8 @@
 """The one entry point: flags and config, optional jax.distributed, then the driver.
 
     python experiments/train.py --config=configs/NAME.py[:variant] \
-        [--config.field=value ...] [--workdir=DIR] [--resume] [--jax_distributed]
+        [--config.field=value ...] [--workdir=DIR] [--resume] [--jax_distributed] \
+        [--malloc=keep|default]
 
 With no ``--config`` it runs ``configs/grpo_arithmetic.py``. ``config.loop``
 picks the loop (``symbiosis_jax/loops/<loop>.py``); the default workdir is
@@ -35,7 +36,7 @@ def _default_config_path() -> str | None:
 
 
 def define_flags(flag_values: flags.FlagValues, argv: Sequence[str] | None = None) -> None:
-    """Defines --config, --workdir, --resume and --jax_distributed on ``flag_values``.
+    """Defines --config, --workdir, --resume, --jax_distributed and --malloc on ``flag_values``.
 
     ``argv`` (default ``sys.argv``) is scanned for ``--config.a.b=v`` overrides,
     which ml_collections registers as flags at definition time.
@@ -55,6 +56,16 @@ def define_flags(flag_values: flags.FlagValues, argv: Sequence[str] | None = Non
         "jax_distributed",
         False,
         "call jax.distributed.initialize() first (multi-process / multi-host runs)",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_enum(
+        "malloc",
+        "keep",
+        ["keep", "default"],
+        "keep: glibc keeps freed heap memory, so a jitted step whose XLA temporaries exceed 32 MiB"
+        " does not page-fault them again every call (symbiosis_jax.training.allocator);"
+        " default: glibc's own settings. Applied by the command line only (not by"
+        " main_from_argv, which tests call in their own process)",
         flag_values=flag_values,
     )
 
@@ -133,6 +144,9 @@ def _main(argv: Sequence[str]) -> None:
         from absl import logging
 
         logging.set_verbosity(logging.WARNING)
+    from symbiosis_jax.training import allocator
+
+    allocator.apply(flags.FLAGS.malloc)
     result = run_from_flags(flags.FLAGS)
     if result:
         print("[symbiosis_jax] final:", {k: result[k] for k in sorted(result)})
