@@ -13,6 +13,7 @@ median is reported as well.
     python benchmarks/mcts.py            # full grid: batch 1,16,64,256 x sims 32,128 x mlp,conv
     python benchmarks/mcts.py --quick    # batch 1,64 x sims 32, mlp
     python benchmarks/mcts.py --variant gumbel   # Gumbel search vs gumbel_muzero_policy
+    python benchmarks/mcts.py --shared   # also time the shared cost S (see `shared_cost_fn`)
 """
 
 from __future__ import annotations
@@ -91,7 +92,34 @@ def _time(fn, args, repeats):
     return out
 
 
-def bench_one(env, net, batch_size, num_simulations, *, variant, repeats):
+def shared_cost_fn(env, evaluate_fn, num_simulations):
+    """The part of a search that both sides run identically: S.
+
+    One root evaluation, then per simulation one environment step of every
+    game, its legal mask and terminal flag, and one evaluation, in a
+    `fori_loop` of `num_simulations` steps (each step's action depends on the
+    previous step's logits, so nothing is hoisted out of the loop). No tree is
+    read or written. A search's own overhead is its time minus this.
+    """
+
+    def shared(params, key, states):
+        def body(i, logits):
+            legal = jax.vmap(env.legal_action_mask)(states)
+            action = jnp.argmax(jnp.where(legal, logits, -jnp.inf), axis=-1)
+            next_states, reward = jax.vmap(env.step)(states, action)
+            new_logits, value = evaluate_fn(params, jax.random.fold_in(key, i), next_states)
+            legal = jax.vmap(env.legal_action_mask)(next_states)
+            terminal = jax.vmap(env.terminated)(next_states)
+            value = jnp.where(terminal, 0.0, value) + reward.astype(jnp.float32)
+            return mcts.mask_logits(new_logits, legal) + value[:, None]
+
+        logits, _ = evaluate_fn(params, key, states)
+        return jax.lax.fori_loop(0, num_simulations, body, logits)
+
+    return jax.jit(shared)
+
+
+def bench_one(env, net, batch_size, num_simulations, *, variant, repeats, shared=False):
     init_fn, apply_fn = NETWORKS[net]
     params = init_fn(jax.random.key(0), env.num_actions)
     evaluate_fn = mcts.make_network_evaluator(env, apply_fn)
@@ -124,17 +152,21 @@ def bench_one(env, net, batch_size, num_simulations, *, variant, repeats):
 
     args = (params, jax.random.key(2), states)
     result = {"net": net, "batch": batch_size, "sims": num_simulations, "variant": variant}
-    for name, fn in (("ours", ours), ("mctx", theirs)):
+    fns = [("ours", ours), ("mctx", theirs)]
+    if shared:
+        fns.append(("shared", shared_cost_fn(env, evaluate_fn, num_simulations)))
+    names = [name for name, _ in fns]
+    for name, fn in fns:
         t = time.perf_counter()
         compiled = fn.lower(*args).compile()
         result[f"{name}_compile_s"] = time.perf_counter() - t
         result[f"_{name}"] = compiled
         _time(compiled, args, 1)  # warm-up
-    times = {"ours": [], "mctx": []}
+    times = {name: [] for name in names}
     for _ in range(repeats):  # interleaved: both see the same machine load
-        for name in ("ours", "mctx"):
+        for name in names:
             times[name] += _time(result[f"_{name}"], args, 1)
-    for name in ("ours", "mctx"):
+    for name in names:
         del result[f"_{name}"]
         result[f"{name}_sims_per_s"] = batch_size * num_simulations / min(times[name])
         result[f"{name}_median_sims_per_s"] = (
@@ -142,6 +174,13 @@ def bench_one(env, net, batch_size, num_simulations, *, variant, repeats):
         )
     result["ratio"] = result["ours_sims_per_s"] / result["mctx_sims_per_s"]
     result["median_ratio"] = result["ours_median_sims_per_s"] / result["mctx_median_sims_per_s"]
+    if shared:
+        # Microseconds per simulation (of one game's batch step), fastest runs.
+        per_sim = {name: 1e6 * min(times[name]) / num_simulations for name in names}
+        result.update({f"{name}_us": per_sim[name] for name in names})
+        # 1.5x mctx needs ours <= mctx / 1.5, i.e. a search overhead of at most this.
+        result["overhead_budget_us"] = per_sim["mctx"] / 1.5 - per_sim["shared"]
+        result["ours_overhead_us"] = per_sim["ours"] - per_sim["shared"]
     return result
 
 
@@ -153,6 +192,7 @@ def main():
     parser.add_argument("--batches", default=None, help="comma list, e.g. 1,16,64,256")
     parser.add_argument("--sims", default=None, help="comma list, e.g. 32,128")
     parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--shared", action="store_true", help="also time the shared cost S")
     parser.add_argument("--json", default=None, help="also write the results to this file")
     args = parser.parse_args()
     nets = ["mlp"] if args.quick else ["mlp", "conv"]
@@ -169,20 +209,29 @@ def main():
         "| net | batch | sims | ours sims/s | mctx sims/s | ratio | ratio of medians "
         "| ours compile s | mctx compile s |"
     )
+    if args.shared:
+        header += " ours us/sim | mctx us/sim | S us/sim | ours overhead us | 1.5x budget us |"
     print(header)
-    print("|" + "---|" * 9)
+    print("|" + "---|" * (14 if args.shared else 9))
     results = []
     for net in nets:
         for s in sims:
             for b in batches:
-                r = bench_one(env, net, b, s, variant=args.variant, repeats=repeats)
+                r = bench_one(
+                    env, net, b, s, variant=args.variant, repeats=repeats, shared=args.shared
+                )
                 results.append(r)
-                print(
+                row = (
                     f"| {net} | {b} | {s} | {r['ours_sims_per_s']:,.0f} | {r['mctx_sims_per_s']:,.0f} "
                     f"| {r['ratio']:.2f}x | {r['median_ratio']:.2f}x "
-                    f"| {r['ours_compile_s']:.1f} | {r['mctx_compile_s']:.1f} |",
-                    flush=True,
+                    f"| {r['ours_compile_s']:.1f} | {r['mctx_compile_s']:.1f} |"
                 )
+                if args.shared:
+                    row += (
+                        f" {r['ours_us']:.1f} | {r['mctx_us']:.1f} | {r['shared_us']:.1f} "
+                        f"| {r['ours_overhead_us']:.1f} | {r['overhead_budget_us']:.1f} |"
+                    )
+                print(row, flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
