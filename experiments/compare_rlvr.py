@@ -245,11 +245,8 @@ def run_metrics(result: RunResult) -> dict:
     """
     ev, tr = _eval_rows(result.records), _train_rows(result.records)
     k_key = _pass_k_key(ev[-1])
-    drawn = {0: 0}
-    total = 0
-    for r in tr:
-        total += int(r.get("sampling_rounds", 1)) * result.samples_per_round
-        drawn[r["step"]] = total
+    drawn = _samples_drawn(result)
+    total = drawn[max(drawn)]
     budget = result.num_steps * result.samples_per_round
     within = [r for r in ev if drawn.get(r["step"], np.inf) <= budget]
     equal = within[-1] if within else ev[0]
@@ -338,33 +335,66 @@ def table(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def _samples_drawn(result: RunResult) -> dict:
+    """`{step: samples drawn in steps 1..step}` (0 at step 0), from `sampling_rounds`."""
+    drawn, total = {0: 0}, 0
+    for r in _train_rows(result.records):
+        total += int(r.get("sampling_rounds", 1)) * result.samples_per_round
+        drawn[r["step"]] = total
+    return drawn
+
+
+def _window_means(points: dict, num_windows: int = 100) -> dict:
+    """Means of `{step: value}` over consecutive windows of steps, keyed by each window's last
+    step (per-step entropy is a noisy batch estimate)."""
+    steps = sorted(points)
+    width = max(1, len(steps) // num_windows)
+    return {steps[min(i + width, len(steps)) - 1]:
+            float(np.mean([points[s] for s in steps[i:i + width]]))
+            for i in range(0, len(steps), width)}
+
+
 def plot(results: Sequence[RunResult], path: str) -> str:
-    """Held-out pass@1 and entropy against the RL step: mean over seeds and each seed."""
+    """Held-out pass@1 against the RL step and against samples drawn, and entropy against the
+    RL step: the mean over seeds as a thick line per loss, each seed as a thin line."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
     losses = list(dict.fromkeys(r.loss for r in results))
+    width = 1
     for i, loss in enumerate(losses):
         color = f"C{i}"
         runs = [r for r in results if r.loss == loss]
-        for ax, rows_fn, key in ((axes[0], _eval_rows, "eval/pass@1"),
-                                 (axes[1], _train_rows, "entropy")):
-            curves = [{row["step"]: row[key] for row in rows_fn(r.records)} for r in runs]
-            for c in curves:
-                if len(runs) > 1:
-                    ax.plot(list(c), list(c.values()), color=color, lw=0.6, alpha=0.35)
+        label = f"{loss} (mean of {len(runs)} seeds)" if len(runs) > 1 else loss
+        evals = [{row["step"]: row["eval/pass@1"] for row in _eval_rows(r.records)}
+                 for r in runs]
+        entropy = [{row["step"]: row["entropy"] for row in _train_rows(r.records)}
+                   for r in runs]
+        width = max(1, max(len(e) for e in entropy) // 100)
+        entropy = [_window_means(e) for e in entropy]
+        drawn = [_samples_drawn(r) for r in runs]
+        # x is the RL step, or (middle panel) the samples drawn by that step in that run.
+        for ax, curves, x_maps in ((axes[0], evals, None), (axes[1], evals, drawn),
+                                   (axes[2], entropy, None)):
+            x_maps = x_maps or [{s: s for s in c} for c in curves]
+            if len(runs) > 1:
+                for c, x in zip(curves, x_maps):
+                    ax.plot([x[s] for s in c], list(c.values()), color=color, lw=0.6,
+                            alpha=0.35)
             steps = sorted(set.intersection(*(set(c) for c in curves)))
-            mean = [float(np.mean([c[s] for c in curves])) for s in steps]
-            label = f"{loss} (mean of {len(runs)})" if len(runs) > 1 else loss
-            ax.plot(steps, mean, color=color, lw=1.8, label=label)
+            ax.plot([float(np.mean([x[s] for x in x_maps])) for s in steps],
+                    [float(np.mean([c[s] for c in curves])) for s in steps],
+                    color=color, lw=1.8, label=label)
     axes[0].set(xlabel="RL step", ylabel="held-out pass@1 (greedy)", ylim=(-0.02, 1.02))
-    axes[1].set(xlabel="RL step", ylabel="policy entropy (nats/token)")
+    axes[1].set(xlabel="samples drawn (incl. DAPO refills)", ylabel="held-out pass@1 (greedy)",
+                ylim=(-0.02, 1.02))
+    axes[2].set(xlabel="RL step", ylabel=f"entropy (nats/token, {width}-step means)")
     for ax in axes:
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)

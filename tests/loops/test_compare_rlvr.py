@@ -164,3 +164,12 @@ def test_two_seeds_two_losses_smoke(tmp_path):
     for seed in seeds:
         assert sft_losses[("grpo", seed)] == sft_losses[("dapo", seed)]
     assert sft_losses[("grpo", 0)] != sft_losses[("grpo", 1)]
+
+
+def test_samples_drawn_and_window_means_hand_worked():
+    a = _fake_run(0, {0: 0.125, 2: 0.5, 4: 0.375}, [1, 3, 2, 1])
+    assert compare_rlvr._samples_drawn(a) == {0: 0, 1: 16, 2: 64, 3: 96, 4: 112}
+    points = {1: 1.0, 2: 3.0, 3: 5.0, 4: 7.0, 5: 9.0}
+    # Windows of 5 // 2 = 2 steps; the last window holds what is left.
+    assert compare_rlvr._window_means(points, num_windows=2) == {2: 2.0, 4: 6.0, 5: 9.0}
+    assert compare_rlvr._window_means(points, num_windows=100) == points
