@@ -259,6 +259,43 @@ def test_halving_schedule_matches_mctx():
     assert gumbel_lib.halving_schedule(4, 12) == (0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4)
 
 
+def test_halving_schedule_rounds_hand_worked():
+    """m = 7, n = 32: ceil(log2 7) = 3 phases of floor(32 / (3 k)) rounds over k = 7, 3, 2, 2.
+
+    A round is a run of simulations with one target visit count. It is "full"
+    when exactly as many considered actions have that count as the round has
+    simulations (each is then visited once, in any order) and "halving" when
+    it must choose among more (the first round of a phase).
+    """
+    schedule = gumbel_lib.halving_schedule(7, 32)
+    assert schedule == (
+        (0,) * 7                                   # k = 7: floor(32 / 21) = 1 round
+        + (1, 1, 1, 2, 2, 2, 3, 3, 3)              # k = 3: floor(32 / 9) = 3 rounds
+        + (4, 4, 5, 5, 6, 6, 7, 7, 8, 8)           # k = 2: floor(32 / 6) = 5 rounds
+        + (9, 9, 10, 10, 11, 11)                   # k = 2 again, cut at 32 simulations
+    )
+    # Replay the visits: (target, round length, actions holding the target before the round).
+    visits = [0] * 7
+    rounds = []
+    start = 0
+    while start < len(schedule):
+        end = start
+        while end < len(schedule) and schedule[end] == schedule[start]:
+            end += 1
+        holders = [a for a, v in enumerate(visits) if v == schedule[start]]
+        rounds.append((schedule[start], end - start, len(holders)))
+        for a in holders[: end - start]:
+            visits[a] += 1
+        start = end
+    assert rounds == [
+        (0, 7, 7), (1, 3, 7), (2, 3, 3), (3, 3, 3), (4, 2, 3), (5, 2, 2), (6, 2, 2),
+        (7, 2, 2), (8, 2, 2), (9, 2, 2), (10, 2, 2), (11, 2, 2),
+    ]
+    assert sorted(visits) == [1, 1, 1, 1, 4, 12, 12]
+    full = [length for _, length, holders in rounds if length == holders]
+    assert (sum(full), len(full)) == (27, 10)  # 27 of 32 simulations in 10 order-free rounds
+
+
 def test_bad_settings_raise_before_compiling(tic_tac_toe):
     env = tic_tac_toe
     states = jax.vmap(env.init)(jax.random.split(jax.random.key(0), 2))
