@@ -4,8 +4,10 @@ Run:
     python experiments/train.py --config=configs/gspo_arithmetic.py
     python experiments/train.py --config=configs/gspo_arithmetic.py:smoke   # one RL step, seconds
 
-Expected (2-core CPU, shared; wall time varies with load): 1-5 minutes; held-out greedy pass@1
-14.1% after SFT -> 27.3% after 300 RL steps (the comparison's budget, `--config.rl.num_steps=300 --config.optimizer.total_steps=300`; the default runs 2,000 steps) (docs/rlvr.md, comparison).
+Expected (idle 2-core CPU): about 60 s for the whole run; held-out greedy pass@1 25.8% after
+SFT -> 85.2% with seed 0, 94.5% / 100% with seeds 1 / 2
+(2,000 RL steps, the default; `python experiments/compare_rlvr.py --seeds=0,1,2`,
+docs/rlvr.md: seeds 0/1/2 start from 25.8/36.7/35.9% after SFT).
 Loss: GSPO (arXiv:2507.18071): ratio s_i = (pi/pi_old)(y_i)^(1/|y_i|), clip (3e-4, 4e-4), no KL,
 group std-normalised advantages. With mu = 1 and one minibatch the ratio is 1 and nothing is
 clipped; raise rl.num_minibatches or rl.num_iterations to make the clip act.
