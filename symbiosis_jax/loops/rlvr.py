@@ -175,23 +175,14 @@ class _Runner:
         self.tokenizer = models.load_tokenizer(c.tokenizer)
         self.codec = _Codec(self.tokenizer, max_prompt_length=c.max_prompt_length,
                             max_new_tokens=c.max_new_tokens)
-        self.problems = _Problems(self.task, seed=c.seed, eval_seed=c.eval.seed,
-                                  num_eval=c.eval.num_problems)
         self.mesh = parallel.make_mesh(parallel.mesh_axes_from_config(c.mesh))
         self.batch_sharding = parallel.batch_sharding(self.mesh)
         self.replicated = parallel.replicated(self.mesh)
-        mcfg = models.TransformerConfig(vocab_size=self.tokenizer.vocab_size,
-                                        **dict(c.model))
-        self.model_config = mcfg
-        key = jax.random.key(c.seed)
-        self.key_init, self.key_sft, self.key_sample, self.key_update, self.key_eval = (
-            jax.random.split(key, 5))
-        with nnx.use_eager_sharding(False):
-            model = parallel.create_sharded_model(
-                lambda: models.Transformer(mcfg, rngs=nnx.Rngs(self.key_init)), self.mesh)
-        self.graphdef, params = nnx.split(model)
-        self.init_params = params
-        self.param_shardings = _tree_shardings(params, self.mesh)
+        self.model_config = models.TransformerConfig(vocab_size=self.tokenizer.vocab_size,
+                                                     **dict(c.model))
+        self.seed = None
+        self.reseed(c.seed)
+        self.param_shardings = _tree_shardings(self.init_params, self.mesh)
 
         loss_name, loss_kwargs, normalize_std = loss_settings(c)
         self.loss_fn = functools.partial(LOSSES[loss_name], **loss_kwargs)
@@ -205,6 +196,30 @@ class _Runner:
         self.optimizer = training.make_optimizer(c.optimizer)
         self._copy = jax.jit(lambda tree: jax.tree.map(jnp.copy, tree))
         self._build_jits()
+
+    def reseed(self, seed: int) -> None:
+        """Sets what depends on `config.seed`: problem streams, PRNG keys, initial parameters.
+
+        Nothing compiled depends on the seed (keys and parameters are arguments of the jitted
+        steps), so a runner is reused across seeds: `_runner_for` calls this instead of
+        building and compiling a new runner when only the seed differs.
+        """
+        if seed == self.seed:
+            return
+        c = self.config
+        self.problems = _Problems(self.task, seed=seed, eval_seed=c.eval.seed,
+                                  num_eval=c.eval.num_problems)
+        key = jax.random.key(seed)
+        self.key_init, self.key_sft, self.key_sample, self.key_update, self.key_eval = (
+            jax.random.split(key, 5))
+        mcfg = self.model_config
+        with nnx.use_eager_sharding(False):
+            model = parallel.create_sharded_model(
+                lambda: models.Transformer(mcfg, rngs=nnx.Rngs(self.key_init)), self.mesh)
+        graphdef, self.init_params = nnx.split(model)
+        if self.seed is None:
+            self.graphdef = graphdef  # the same for every seed; the jitted steps close over it
+        self.seed = seed
 
     def _build_jits(self):
         gd, settings = self.graphdef, self.settings
@@ -407,7 +422,10 @@ class _Runner:
 
 
 # Fields that do not change what the runner builds or compiles.
-_RUN_ONLY_FIELDS = (("rl", "num_steps"), ("sft", "num_steps"), ("eval", "every"), ("checkpoint", "every"),
+# Fields that change nothing compiled: a cached runner is reused across them (the seed through
+# `_Runner.reseed`).
+_RUN_ONLY_FIELDS = (("seed",), ("rl", "num_steps"), ("sft", "num_steps"), ("eval", "every"),
+                    ("checkpoint", "every"),
                     ("checkpoint", "max_to_keep"), ("log", "progress_bar"),
                     ("log", "tensorboard"), ("log", "plot"))
 _RUNNERS: dict = {}
@@ -415,14 +433,17 @@ _MAX_RUNNERS = 4
 
 
 def _runner_for(config) -> _Runner:
-    """A `_Runner` for `config`, reused across calls that differ only in run length/logging.
+    """A `_Runner` for `config`, reused across calls that differ only in seed, run length or logging.
 
     Reuse keeps the compiled steps, so a resumed run (or a test's second run) in the same
     process does not compile again. The cache holds the last few runners.
     """
     key_dict = config.to_dict()
-    for section, field in _RUN_ONLY_FIELDS:
-        key_dict.get(section, {}).pop(field, None)
+    for path in _RUN_ONLY_FIELDS:
+        node = key_dict
+        for part in path[:-1]:
+            node = node.get(part, {})
+        node.pop(path[-1], None)
     key = (repr(sorted(_flat_items(key_dict))), jax.device_count())
     if key not in _RUNNERS:
         if len(_RUNNERS) >= _MAX_RUNNERS:
@@ -431,6 +452,7 @@ def _runner_for(config) -> _Runner:
     runner = _RUNNERS.pop(key)
     _RUNNERS[key] = runner          # most recently used last
     runner.config = config
+    runner.reseed(config.seed)
     return runner
 
 

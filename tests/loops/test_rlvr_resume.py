@@ -72,3 +72,20 @@ def test_resume_without_checkpoint_starts_fresh(tmp_path, capsys):
     assert "no checkpoint" in capsys.readouterr().out
     assert int(result.state.step) == 1
     assert os.path.isdir(tmp_path / "checkpoints" / "1")
+
+
+def test_runner_reused_across_seeds_runs_like_a_fresh_one(tmp_path):
+    """Configs that differ only in seed share one compiled runner, reseeded, with the same result."""
+    c0, c1 = _config(2), _config(2)
+    c1.seed = c0.seed + 1
+    rlvr._RUNNERS.clear()  # noqa: SLF001
+    seed0 = rlvr.fit(c0, workdir=str(tmp_path / "seed0"))
+    runner = rlvr._runner_for(c0)  # noqa: SLF001
+    reused = rlvr.fit(c1, workdir=str(tmp_path / "reused"))
+    assert rlvr._runner_for(c1) is runner  # noqa: SLF001  (no second runner, no recompile)
+    rlvr._RUNNERS.clear()  # noqa: SLF001
+    fresh = rlvr.fit(c1, workdir=str(tmp_path / "fresh"))
+    assert rlvr._runner_for(c1) is not runner  # noqa: SLF001
+    a, b, z = _np(reused.state.params), _np(fresh.state.params), _np(seed0.state.params)
+    jax.tree.map(np.testing.assert_array_equal, a, b)
+    assert any(not np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(z)))
