@@ -82,3 +82,14 @@ def test_entry_point_with_overrides(tmp_path):
         saved = json.load(f)
     assert saved["rl"]["num_steps"] == 2 and saved["sft"]["num_steps"] == 0
     assert [rec["step"] for rec in records if "reward_mean" in rec] == [1, 2]
+
+
+def test_countdown_smoke_config_runs_one_step(tmp_path):
+    """configs/grpo_countdown.py: the countdown task through the same loop (one RL step)."""
+    config = driver.load_config(os.path.join(_REPO, "configs/grpo_countdown.py:smoke"))
+    assert config.task.name == "countdown" and config.rl.loss == "grpo"
+    driver.run(config, workdir=str(tmp_path), verbose=False)
+    step1 = [r for r in _records(tmp_path) if r["step"] == 1]
+    assert len(step1) == 1
+    assert 0.0 <= step1[0]["reward_mean"] <= 1.0
+    assert 1.0 <= step1[0]["response_length"] <= config.max_new_tokens
