@@ -15,5 +15,23 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import jax  # noqa: E402  (must follow the XLA_FLAGS set-up)
+import pytest  # noqa: E402
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+@pytest.fixture
+def fast_compiles(request):
+    """Skips most XLA optimisations for one test (compiles about twice as fast).
+
+    For tests that check wiring and bookkeeping, not speed or numerics that depend on
+    optimisation. A module opts in with `pytestmark = pytest.mark.usefixtures("fast_compiles")`;
+    tests marked `slow` keep the full optimisations.
+    """
+    if request.node.get_closest_marker("slow"):
+        yield
+        return
+    previous = jax.config.read("jax_disable_most_optimizations")
+    jax.config.update("jax_disable_most_optimizations", True)
+    yield
+    jax.config.update("jax_disable_most_optimizations", previous)

@@ -4,7 +4,6 @@ the same code with outputs stripped."""
 import os
 import runpy
 
-import jax
 import matplotlib
 import pytest
 
@@ -13,13 +12,8 @@ _SCRIPT = os.path.join(_REPO, "colab", "grpo_arithmetic.py")
 _NOTEBOOK = os.path.join(_REPO, "colab", "grpo_arithmetic.ipynb")
 
 
-@pytest.fixture(autouse=True)
-def _fast_compiles():
-    """These tests check wiring, not speed: skip most XLA optimisations (faster compiles)."""
-    previous = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", previous)
+# Wiring and bookkeeping, not speed: less optimised, faster compiles (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("fast_compiles")
 
 
 def test_notebook_matches_script_and_is_stripped():

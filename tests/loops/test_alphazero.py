@@ -19,16 +19,8 @@ from symbiosis_jax.training import driver  # noqa: E402
 CONFIGS = ["alphazero_tictactoe", "alphazero_connect4", "alphazero_othello", "alphazero_go9x9"]
 
 
-@pytest.fixture(autouse=True)
-def _fast_compiles(request):
-    """Smoke runs check wiring, not speed: skip most XLA optimisations (halves compile time)."""
-    if request.node.get_closest_marker("slow"):
-        yield
-        return
-    previous = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", previous)
+# Wiring and bookkeeping, not speed: less optimised, faster compiles (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("fast_compiles")
 
 
 def _config(name, **overrides):

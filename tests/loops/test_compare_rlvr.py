@@ -4,7 +4,6 @@ import json
 import os
 import sys
 
-import jax
 import numpy as np
 import pytest
 
@@ -16,13 +15,8 @@ for _path in (_REPO, os.path.join(_REPO, "experiments")):
 import compare_rlvr  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _fast_compiles():
-    """These tests check wiring and bookkeeping, not speed: faster, less optimised compiles."""
-    previous = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", previous)
+# Wiring and bookkeeping, not speed: less optimised, faster compiles (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("fast_compiles")
 
 
 @pytest.mark.parametrize("argv, match", [

@@ -32,16 +32,7 @@ def test_wilson_interval_by_hand():
         evaluate_alphazero.wilson_interval(0, 0)
 
 
-@pytest.fixture
-def _fast_compiles():
-    """Wiring, not speed: skip most XLA optimisations (faster compiles)."""
-    previous = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", previous)
-
-
-def test_cli_plays_the_checkpoint_against_minimax(tmp_path, capsys, _fast_compiles):
+def test_cli_plays_the_checkpoint_against_minimax(tmp_path, capsys, fast_compiles):
     config = driver.load_config(os.path.join(_REPO, "configs/alphazero_tictactoe.py:smoke"),
                                 **{"logging.use_tensorboard": False})
     driver.run(config, workdir=str(tmp_path), verbose=False)

@@ -16,13 +16,8 @@ from symbiosis_jax.loops import rlvr  # noqa: E402
 from symbiosis_jax.training import driver  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _fast_compiles():
-    """These tests check wiring, not speed: skip most XLA optimisations (faster compiles)."""
-    previous = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", previous)
+# Wiring and bookkeeping, not speed: less optimised, faster compiles (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("fast_compiles")
 
 
 def _config(num_steps):
