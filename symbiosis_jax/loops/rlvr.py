@@ -421,7 +421,6 @@ class _Runner:
         return self._update(state, self.put(batch), key)
 
 
-# Fields that do not change what the runner builds or compiles.
 # Fields that change nothing compiled: a cached runner is reused across them (the seed through
 # `_Runner.reseed`).
 _RUN_ONLY_FIELDS = (("seed",), ("rl", "num_steps"), ("sft", "num_steps"), ("eval", "every"),
