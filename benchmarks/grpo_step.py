@@ -3,8 +3,8 @@
 Shape: 8 prompts x 8 samples per step, 8 (and 16) new tokens, the 1.06M-parameter Llama-style
 model (4 layers, width 128, 4 heads, MLP 512, vocab 32), randomly initialised, a character
 tokenizer, 2-digit addition prompts with the arithmetic verifier as reward. Both sides run on the
-CPU with one thread, the process pinned to one core, mu = 1, beta = 0 (TRL's defaults), temperature 1; each step is sample +
-verify + advantages + one optimizer update. Timing starts after warm-up steps (compilation).
+CPU with one thread, the process pinned to one core, mu = 1, beta = 0 (TRL's defaults),
+temperature 1; each step is sample + verify + advantages + one optimizer update. Timing starts after warm-up steps (compilation).
 
 Allocator: by default the process keeps freed heap memory (glibc `mallopt(M_MMAP_MAX, 0)` and a
 1 GiB `M_TRIM_THRESHOLD`, set once before either side runs, so both sides get it). glibc serves

@@ -145,10 +145,10 @@ def make_configs(*, losses: Sequence[str], seeds: Sequence[int] | None, steps: i
         spec = os.path.join(_REPO, f"configs/{loss}_arithmetic.py")
         if variant:
             spec += f":{variant}"
-        base = driver.load_config(spec, **(overrides or {}))
-        for seed in (seeds if seeds is not None else (int(base.seed),)):
+        for seed in (seeds if seeds is not None else (None,)):
             config = driver.load_config(spec, **(overrides or {}))
-            config.seed = int(seed)
+            if seed is not None:
+                config.seed = int(seed)
             if steps is not None:
                 config.rl.num_steps = int(steps)
                 config.optimizer.total_steps = int(steps)
@@ -157,7 +157,7 @@ def make_configs(*, losses: Sequence[str], seeds: Sequence[int] | None, steps: i
             config.checkpoint.every = max(int(config.rl.num_steps), 1)  # final checkpoint only
             config.log.progress_bar = False  # one line per finished run instead
             rlvr.validate_config(config)
-            planned.append((int(seed), loss, config))
+            planned.append((int(config.seed), loss, config))
     order = {s: i for i, s in enumerate(dict.fromkeys(s for s, _, _ in planned))}
     planned.sort(key=lambda x: (order[x[0]], losses.index(x[1])))
     return planned

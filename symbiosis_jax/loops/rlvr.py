@@ -432,7 +432,7 @@ _MAX_RUNNERS = 4
 
 
 def _runner_for(config) -> _Runner:
-    """A `_Runner` for `config`, reused across calls that differ only in seed, run length or logging.
+    """A `_Runner` for `config`, reused across calls differing only in seed, run length, logging.
 
     Reuse keeps the compiled steps, so a resumed run (or a test's second run) in the same
     process does not compile again. The cache holds the last few runners.

@@ -70,7 +70,7 @@ def test_resume_without_checkpoint_starts_fresh(tmp_path, capsys):
 
 
 def test_runner_reused_across_seeds_runs_like_a_fresh_one(tmp_path):
-    """Configs that differ only in seed share one compiled runner, reseeded, with the same result."""
+    """Configs differing only in seed share one compiled runner, reseeded: same result."""
     c0, c1 = _config(2), _config(2)
     c1.seed = c0.seed + 1
     rlvr._RUNNERS.clear()  # noqa: SLF001
