@@ -17,6 +17,10 @@ Run:
     python benchmarks/grpo_step.py                     # both sides, 8 and 16 new tokens
     python benchmarks/grpo_step.py --sides=ours --new_tokens=8
     python benchmarks/grpo_step.py --malloc=default    # glibc's default mmap/trim thresholds
+    python benchmarks/grpo_step.py --device=gpu        # both sides on the GPU (fp32), unpinned
+
+On a GPU, TRL's model and ours both compute in full fp32 (JAX's matmul precision "highest"; torch's
+default does not use TF32), and TRL's step callbacks synchronise CUDA before reading the clock.
 """
 
 from __future__ import annotations
@@ -26,14 +30,16 @@ import os
 import sys
 import time
 
-# One thread for XLA's CPU backend; must be set before jax is imported.
-os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                           " --xla_cpu_multi_thread_eigen=false"
-                           " intra_op_parallelism_threads=1").strip()
-os.environ.setdefault("JAX_PLATFORMS", "cpu")
+GPU = any(a in ("--device=gpu", "gpu") for a in sys.argv[1:])
+if not GPU:
+    # One thread for XLA's CPU backend; must be set before jax is imported.
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                               " --xla_cpu_multi_thread_eigen=false"
+                               " intra_op_parallelism_threads=1").strip()
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
@@ -64,7 +70,8 @@ def time_trl(num_new_tokens: int, *, num_steps: int, num_warmup: int) -> float:
 
     from symbiosis_jax import tasks
 
-    torch.set_num_threads(1)
+    if not GPU:
+        torch.set_num_threads(1)
     torch.manual_seed(0)
     specials = ["<pad>", "<bos>", "<eos>", "<unk>"]
     vocab = {t: i for i, t in enumerate(specials + list(CHARS))}
@@ -92,9 +99,13 @@ def time_trl(num_new_tokens: int, *, num_steps: int, num_warmup: int) -> float:
 
     class Timer(transformers.TrainerCallback):
         def on_step_begin(self, args, state, control, **kwargs):
+            if GPU:
+                torch.cuda.synchronize()
             self.t0, self.c0 = time.perf_counter(), time.process_time()
 
         def on_step_end(self, args, state, control, **kwargs):
+            if GPU:
+                torch.cuda.synchronize()
             times.append(time.perf_counter() - self.t0)
             cpu_times.append(time.process_time() - self.c0)
 
@@ -103,7 +114,7 @@ def time_trl(num_new_tokens: int, *, num_steps: int, num_warmup: int) -> float:
         num_generations=GROUP_SIZE, max_completion_length=num_new_tokens,
         max_steps=num_warmup + num_steps, learning_rate=1e-4, beta=0.0, num_iterations=1,
         temperature=1.0, logging_steps=10_000, save_strategy="no", report_to=[],
-        use_cpu=True, dataloader_num_workers=0, disable_tqdm=True, seed=0, bf16=False)
+        use_cpu=not GPU, dataloader_num_workers=0, disable_tqdm=True, seed=0, bf16=False)
     trainer = trl.GRPOTrainer(model=model, reward_funcs=reward_fn, args=args,
                               train_dataset=dataset, processing_class=tokenizer,
                               callbacks=[Timer()])
@@ -122,8 +133,24 @@ def main(argv=None):
                         help="keep: glibc keeps freed memory (both sides); default: glibc as is")
     parser.add_argument("--core", type=int, default=None,
                         help="CPU core to pin the process to (default: the last allowed one; -1:"
-                             " no pinning)")
+                             " no pinning; never pinned with --device=gpu)")
+    parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
+                        help="gpu: both sides on the GPU (must be given on the command line)")
     args = parser.parse_args(argv)
+    if (args.device == "gpu") != GPU:
+        parser.error("--device=gpu must be given on the command line (it is read before jax"
+                     " is imported)")
+    if GPU:
+        import jax
+        import torch
+
+        if jax.default_backend() != "gpu" or not torch.cuda.is_available():
+            sys.exit(f"--device=gpu: JAX backend is {jax.default_backend()!r}, torch CUDA"
+                     f" available: {torch.cuda.is_available()}; both need a GPU")
+        jax.config.update("jax_default_matmul_precision", "highest")
+        print(f"GPU: {jax.devices()[0].device_kind}; jax {jax.__version__}, torch"
+              f" {torch.__version__}", flush=True)
+        args.core = -1
     # One core for the whole process, so neither side gets a second one through helper threads
     # (XLA's runtime and JAX's dispatch thread otherwise overlap host and compute work).
     if args.core != -1:

@@ -2,6 +2,7 @@
 
     python benchmarks/sampler.py            # full table (~5-10 min on one core)
     python benchmarks/sampler.py --quick    # 1.06M config at batch 64 only
+    python benchmarks/sampler.py --device=gpu   # both on the GPU (HF on CUDA), wall time
 
 A random Llama is built with transformers, saved with `save_pretrained` and
 loaded by `symbiosis_jax.models.load_hf_checkpoint`, so both samplers run the
@@ -14,17 +15,24 @@ time and from the process's CPU time (which, with everything pinned to one
 core, excludes the time other processes held that core, so it is the steadier
 number on a shared machine). Compile time is the first call minus a warm call,
 in process CPU seconds.
+
+With `--device=gpu` both run on the GPU (torch on CUDA, JAX on its default GPU
+device), unpinned, timed by wall clock after synchronising the device; both
+compute in full fp32 (JAX's matmul precision "highest", torch's default, which
+does not use TF32), so neither side gains from lower-precision matrix units.
 """
 
 import argparse
 import os
 import sys
 
-# One thread each, set before jax is imported.
-os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                           " --xla_cpu_multi_thread_eigen=false"
-                           " intra_op_parallelism_threads=1").strip()
-os.environ.setdefault("JAX_PLATFORMS", "cpu")
+GPU = any(a in ("--device=gpu", "gpu") for a in sys.argv[1:])
+if not GPU:
+    # One thread each, set before jax is imported.
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                               " --xla_cpu_multi_thread_eigen=false"
+                               " intra_op_parallelism_threads=1").strip()
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
@@ -62,19 +70,25 @@ def build_pair(name, tmp):
     path = os.path.join(tmp, name)
     hf.save_pretrained(path)
     ours = models.load_hf_checkpoint(path)
+    if GPU:
+        hf = hf.cuda()
     n_params = sum(p.numel() for p in hf.parameters())
     assert n_params == ours.config.num_params, (n_params, ours.config.num_params)
     return hf, ours, n_params
 
 
 def time_hf(hf, prompts):
-    ids = torch.tensor(prompts, dtype=torch.long)
+    ids = torch.tensor(prompts, dtype=torch.long, device="cuda" if GPU else "cpu")
+    if GPU:
+        torch.cuda.synchronize()
     start, cpu_start = time.perf_counter(), time.process_time()
     with torch.no_grad():
         out = hf.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
                           do_sample=True, temperature=1.0, top_k=0, top_p=1.0,
                           max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS,
                           pad_token_id=0)
+    if GPU:
+        torch.cuda.synchronize()
     elapsed = time.perf_counter() - start, time.process_time() - cpu_start
     assert out.shape == (len(prompts), PROMPT_LEN + NEW_TOKENS)
     return elapsed
@@ -99,7 +113,7 @@ def run(name, batches, repeats, tmp):
         prompts = rng.integers(1, VOCAB, (batch, PROMPT_LEN)).astype(np.int32)
         lengths = np.full((batch,), PROMPT_LEN, np.int32)
         first = time_ours(graphdef_state, prompts, lengths, 0)
-        time_hf(hf, prompts[: min(batch, 4)])  # warm torch's kernels
+        time_hf(hf, prompts if GPU else prompts[: min(batch, 4)])  # warm torch's kernels
         hf_times, our_times = [], []
         for r in range(repeats):
             hf_times.append(time_hf(hf, prompts))
@@ -109,7 +123,8 @@ def run(name, batches, repeats, tmp):
         tokens = batch * NEW_TOKENS
         hf_wall, hf_cpu = np.median(np.array(hf_times), axis=0)
         our_wall, our_cpu = np.median(np.array(our_times), axis=0)
-        compile_s = first[1] - our_cpu  # CPU seconds: load-independent on one core
+        # CPU seconds on the CPU (load-independent on one core); wall seconds on a GPU.
+        compile_s = first[0] - our_wall if GPU else first[1] - our_cpu
         row = dict(name=name, n_params=n_params, batch=batch, hf_wall=tokens / hf_wall,
                    our_wall=tokens / our_wall, hf_cpu=tokens / hf_cpu,
                    our_cpu=tokens / our_cpu, compile_s=compile_s)
@@ -129,21 +144,40 @@ def main():
                         help="only the 1.06M config at batch 64")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--core", type=int, default=None,
-                        help="CPU core to pin to (default: the last allowed one)")
+                        help="CPU core to pin to (default: the last allowed one; CPU only)")
+    parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
+                        help="gpu: both samplers on the GPU, wall-clock times")
+    parser.add_argument("--batches", default="1,16,64,256", help="comma list of batch sizes")
     args = parser.parse_args()
-    allowed = sorted(os.sched_getaffinity(0))
-    core = allowed[-1] if args.core is None else args.core
-    os.sched_setaffinity(0, {core})
-    torch.set_num_threads(1)
+    if GPU:
+        if jax.default_backend() != "gpu" or not torch.cuda.is_available():
+            sys.exit(f"--device=gpu: JAX backend is {jax.default_backend()!r}, torch CUDA"
+                     f" available: {torch.cuda.is_available()}; both need a GPU")
+        jax.config.update("jax_default_matmul_precision", "highest")
+        where = f"{jax.devices()[0].device_kind}, torch on {torch.cuda.get_device_name()}"
+    else:
+        allowed = sorted(os.sched_getaffinity(0))
+        core = allowed[-1] if args.core is None else args.core
+        os.sched_setaffinity(0, {core})
+        torch.set_num_threads(1)
+        where = f"pinned to core {core}"
     print(f"jax {jax.__version__}, torch {torch.__version__}, transformers "
-          f"{transformers.__version__}; pinned to core {core}; {NEW_TOKENS} new tokens,"
+          f"{transformers.__version__}; {where}; {NEW_TOKENS} new tokens,"
           f" prompt {PROMPT_LEN}, vocab {VOCAB}, fp32", flush=True)
+    batches = tuple(int(b) for b in args.batches.split(","))
     plan = ([("1.06M", (64,))] if args.quick else
-            [("1.06M", (1, 16, 64, 256)), ("20M", (1, 16, 64, 256))])
+            [("1.06M", batches), ("20M", batches)])
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, batches in plan:
             rows += run(name, batches, 2 if args.quick else args.repeats, tmp)
+    if GPU:  # process CPU time says nothing about GPU work
+        print("\n| config | batch | HF tok/s | ours tok/s | ratio | compile s (wall) |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: |")
+        for r in rows:
+            print(f"| {r['name']} | {r['batch']} | {r['hf_wall']:,.0f} | {r['our_wall']:,.0f} |"
+                  f" {r['our_wall'] / r['hf_wall']:.1f}x | {r['compile_s']:.1f} |")
+        return
     print("\n| config | batch | HF tok/s (wall) | ours tok/s (wall) | ratio (wall) |"
           " HF tok/s (CPU time) | ours tok/s (CPU time) | ratio (CPU time) | compile s |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Every GPU check in one run: the `gpu`-marked tests, the parity tests on the GPU backend, the
+# three speed benchmarks in their GPU mode, and the main job. Sized for a short GPU lease: each
+# section has its own time limit and the whole run a budget; a section that would start after the
+# budget is spent is skipped (and says so), so one slow part cannot starve the rest.
+#
+#   bash benchmarks/gpu_checks.sh [OUT_DIR] [BUDGET_S] [SECTION ...]
+#
+# OUT_DIR (default /tmp/gpu_checks) gets one log per section; BUDGET_S defaults to 480. With
+# SECTION names only those sections run (env tests parity sampler grpo mcts_puct mcts_gumbel
+# demo). Python is `python3` (the GPU image's, with jax[cuda] and torch); the missing pure-Python
+# packages are expected on PYTHONPATH (see BENCHMARKS.md, "GPU runs").
+set -u
+OUT=${1:-/tmp/gpu_checks}
+BUDGET=${2:-480}
+shift $(( $# < 2 ? $# : 2 ))
+ONLY=" $* "
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+# JAX and torch share the card in one process: JAX takes memory as it needs it.
+export XLA_PYTHON_CLIENT_PREALLOCATE=false
+PY=${PY:-python3}
+START=$(date +%s)
+SUMMARY=()
+
+section() {  # section NAME LIMIT_S COMMAND...
+  local name=$1 limit=$2
+  shift 2
+  if [ "$ONLY" != "  " ] && [[ "$ONLY" != *" $name "* ]]; then return; fi
+  local left=$(( BUDGET - ($(date +%s) - START) ))
+  if [ "$left" -lt 20 ]; then
+    SUMMARY+=("$name: skipped, budget spent")
+    return
+  fi
+  [ "$limit" -gt "$left" ] && limit=$left
+  echo "=== $name (limit ${limit} s, $(date -u +%H:%M:%S) UTC)"
+  local t0=$(date +%s)
+  timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
+  local rc=$?
+  local took=$(( $(date +%s) - t0 ))
+  [ "$rc" = 124 ] && SUMMARY+=("$name: TIMED OUT after $took s") || SUMMARY+=("$name: rc=$rc, $took s")
+  tail -n "${TAIL:-25}" "$OUT/$name.log"
+}
+
+section env 60 bash -c "nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv; \
+  $PY -c 'import jax, flax, optax, orbax.checkpoint, chex, torch, transformers, pgx, mctx, trl; \
+print(jax.devices(), jax.__version__, flax.__version__, optax.__version__, chex.__version__, \
+torch.__version__, torch.cuda.get_device_name(), transformers.__version__, pgx.__version__, trl.__version__)'"
+# The checks that need a GPU, with the CPU backend beside it as the reference.
+section tests 120 env JAX_PLATFORMS=cuda,cpu $PY -m pytest -q -p no:cacheprovider -m gpu -s tests/gpu
+section sampler 150 $PY benchmarks/sampler.py --device=gpu
+section grpo 150 $PY benchmarks/grpo_step.py --device=gpu
+section mcts_puct 120 $PY benchmarks/mcts.py --nets mlp,conv --batches 1,64,256 --sims 32,128 --repeats 5
+section mcts_gumbel 120 $PY benchmarks/mcts.py --variant gumbel --shared --nets mlp,conv \
+  --batches 1,64,256 --sims 32,128 --repeats 5
+# Parity and search tests on the GPU backend, full fp32 matmuls (XLA's default would use TF32).
+section parity 120 env JAX_PLATFORMS=cuda,cpu JAX_DEFAULT_MATMUL_PRECISION=highest \
+  $PY -m pytest -q -p no:cacheprovider -n 4 -m "not slow" tests/models/test_hf_parity.py \
+  tests/sampling tests/mcts/test_parity.py tests/loops/test_rlvr_smoke.py
+# The README's main job (GRPO on arithmetic), as a user would run it on a GPU.
+section demo 150 $PY experiments/train.py --workdir=/tmp/gpu_demo_run
+
+echo "=== summary ($(( $(date +%s) - START )) s of a ${BUDGET} s budget)"
+printf '%s\n' "${SUMMARY[@]}"
