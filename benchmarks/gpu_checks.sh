@@ -9,7 +9,10 @@
 # OUT_DIR (default /tmp/gpu_checks) gets one log per section; BUDGET_S defaults to 480. With
 # SECTION names only those sections run (env tests parity sampler grpo mcts_puct mcts_gumbel
 # demo). Python is `python3` (the GPU image's, with jax[cuda] and torch); the missing pure-Python
-# packages are expected on PYTHONPATH (see BENCHMARKS.md, "GPU runs").
+# packages are expected on PYTHONPATH (see BENCHMARKS.md, "GPU"). All sections take about 12
+# minutes on an H200, more than one 10-minute call: run them as two calls, e.g.
+#   bash benchmarks/gpu_checks.sh OUT 480 env tests sampler grpo
+#   bash benchmarks/gpu_checks.sh OUT 480 mcts_puct mcts_gumbel parity demo
 set -u
 OUT=${1:-/tmp/gpu_checks}
 BUDGET=${2:-480}
@@ -48,7 +51,7 @@ print(jax.devices(), jax.__version__, flax.__version__, optax.__version__, chex.
 torch.__version__, torch.cuda.get_device_name(), transformers.__version__, pgx.__version__, trl.__version__)'"
 # The checks that need a GPU, with the CPU backend beside it as the reference.
 section tests 120 env JAX_PLATFORMS=cuda,cpu $PY -m pytest -q -p no:cacheprovider -m gpu -s tests/gpu
-section sampler 150 $PY benchmarks/sampler.py --device=gpu
+section sampler 210 $PY benchmarks/sampler.py --device=gpu
 section grpo 150 $PY benchmarks/grpo_step.py --device=gpu
 section mcts_puct 120 $PY benchmarks/mcts.py --nets mlp,conv --batches 1,64,256 --sims 32,128 --repeats 5
 section mcts_gumbel 120 $PY benchmarks/mcts.py --variant gumbel --shared --nets mlp,conv \
