@@ -8,7 +8,7 @@
 #
 # OUT_DIR (default /tmp/gpu_checks) gets one log per section; BUDGET_S defaults to 480. With
 # SECTION names only those sections run (env tests parity sampler grpo mcts_puct mcts_gumbel
-# demo). Python is `python3` (the GPU image's, with jax[cuda] and torch); the missing pure-Python
+# demo; the exp_* experiments at the end run only when named). Python is `python3` (the GPU image's, with jax[cuda] and torch); the missing pure-Python
 # packages are expected on PYTHONPATH (see BENCHMARKS.md, "GPU"). All sections take about 12
 # minutes on an H200, more than one 10-minute call: run them as two calls, e.g.
 #   bash benchmarks/gpu_checks.sh OUT 480 env tests sampler grpo
@@ -30,6 +30,8 @@ section() {  # section NAME LIMIT_S COMMAND...
   local name=$1 limit=$2
   shift 2
   if [ "$ONLY" != "  " ] && [[ "$ONLY" != *" $name "* ]]; then return; fi
+  # exp_* sections are experiments for the next profiling session: run only when named.
+  if [[ "$name" == exp_* ]] && [[ "$ONLY" != *" $name "* ]]; then return; fi
   local left=$(( BUDGET - ($(date +%s) - START) ))
   if [ "$left" -lt 20 ]; then
     SUMMARY+=("$name: skipped, budget spent")
@@ -62,6 +64,19 @@ section parity 120 env JAX_PLATFORMS=cuda,cpu JAX_DEFAULT_MATMUL_PRECISION=highe
   tests/sampling tests/mcts/test_parity.py tests/loops/test_rlvr_smoke.py
 # The README's main job (GRPO on arithmetic), as a user would run it on a GPU.
 section demo 150 $PY experiments/train.py --workdir=/tmp/gpu_demo_run
+
+# Experiments (only when named), each with its baseline in the same process tree:
+# - XLA command buffers for loops: both searches spend 170-950 us per simulation on the H200 against
+#   17-67 us of network and game step, so per-kernel and per-loop-iteration costs dominate.
+MCTS_CELLS="--nets mlp --batches 1,64 --sims 32 --repeats 5"
+section exp_mcts_cmdbuf 240 bash -c "$PY benchmarks/mcts.py $MCTS_CELLS; \
+  $PY benchmarks/mcts.py --variant gumbel $MCTS_CELLS; \
+  export XLA_FLAGS=--xla_gpu_enable_command_buffer=FUSION,CUBLAS,CUBLASLT,CUSTOM_CALL,CUDNN,WHILE,CONDITIONAL; \
+  echo \"with XLA_FLAGS=\$XLA_FLAGS\"; \
+  $PY benchmarks/mcts.py $MCTS_CELLS; $PY benchmarks/mcts.py --variant gumbel $MCTS_CELLS"
+# - The sampler's GPU compile time (6-34 s wall against 3-5 s on the CPU): autotuning off.
+section exp_sampler_autotune 240 bash -c "$PY benchmarks/sampler.py --device=gpu --batches 64; \
+  XLA_FLAGS=--xla_gpu_autotune_level=0 $PY benchmarks/sampler.py --device=gpu --batches 64"
 
 echo "=== summary ($(( $(date +%s) - START )) s of a ${BUDGET} s budget)"
 printf '%s\n' "${SUMMARY[@]}"
