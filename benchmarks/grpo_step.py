@@ -30,16 +30,11 @@ import os
 import sys
 import time
 
-GPU = any(a in ("--device=gpu", "gpu") for a in sys.argv[1:])
-if not GPU:
-    # One thread for XLA's CPU backend; must be set before jax is imported.
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                               " --xla_cpu_multi_thread_eigen=false"
-                               " intra_op_parallelism_threads=1").strip()
-    os.environ.setdefault("JAX_PLATFORMS", "cpu")
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+import _device  # benchmarks/_device.py, beside this script
+
+# One thread for XLA's CPU backend and torch; must be set before jax is imported.
+GPU = _device.gpu_requested()
+_device.configure(GPU)
 
 import numpy as np  # noqa: E402
 
@@ -141,15 +136,7 @@ def main(argv=None):
         parser.error("--device=gpu must be given on the command line (it is read before jax"
                      " is imported)")
     if GPU:
-        import jax
-        import torch
-
-        if jax.default_backend() != "gpu" or not torch.cuda.is_available():
-            sys.exit(f"--device=gpu: JAX backend is {jax.default_backend()!r}, torch CUDA"
-                     f" available: {torch.cuda.is_available()}; both need a GPU")
-        jax.config.update("jax_default_matmul_precision", "highest")
-        print(f"GPU: {jax.devices()[0].device_kind}; jax {jax.__version__}, torch"
-              f" {torch.__version__}", flush=True)
+        print(f"GPU: {_device.require_gpu()}", flush=True)
         args.core = -1
     # One core for the whole process, so neither side gets a second one through helper threads
     # (XLA's runtime and JAX's dispatch thread otherwise overlap host and compute work).

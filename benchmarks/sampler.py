@@ -26,15 +26,11 @@ import argparse
 import os
 import sys
 
-GPU = any(a in ("--device=gpu", "gpu") for a in sys.argv[1:])
-if not GPU:
-    # One thread each, set before jax is imported.
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                               " --xla_cpu_multi_thread_eigen=false"
-                               " intra_op_parallelism_threads=1").strip()
-    os.environ.setdefault("JAX_PLATFORMS", "cpu")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+import _device  # benchmarks/_device.py, beside this script
+
+# One thread each on the CPU, set before jax is imported.
+GPU = _device.gpu_requested()
+_device.configure(GPU)
 
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -150,11 +146,7 @@ def main():
     parser.add_argument("--batches", default="1,16,64,256", help="comma list of batch sizes")
     args = parser.parse_args()
     if GPU:
-        if jax.default_backend() != "gpu" or not torch.cuda.is_available():
-            sys.exit(f"--device=gpu: JAX backend is {jax.default_backend()!r}, torch CUDA"
-                     f" available: {torch.cuda.is_available()}; both need a GPU")
-        jax.config.update("jax_default_matmul_precision", "highest")
-        where = f"{jax.devices()[0].device_kind}, torch on {torch.cuda.get_device_name()}"
+        where = _device.require_gpu()
     else:
         allowed = sorted(os.sched_getaffinity(0))
         core = allowed[-1] if args.core is None else args.core
