@@ -71,21 +71,31 @@ def define_flags(flag_values: flags.FlagValues, argv: Sequence[str] | None = Non
 
 
 def check_overrides(argv: Sequence[str]) -> None:
-    """Checks every ``--config.a.b=v`` names an existing field, before absl parses.
+    """Checks ``--config`` is given at most once and every ``--config.a.b=v`` names a field.
+
+    Runs before absl parses (which would keep the last of several ``--config`` silently).
 
     ml_collections reports a missing field as a bare ``KeyError`` deep in flag
     parsing; this gives ``ValueError`` naming the flag and the fields that exist.
     """
     spec = _default_config_path()
-    dotted = []
+    dotted, specs = [], []
     args = list(argv[1:])
     for i, arg in enumerate(args):
         if arg.startswith("--config="):
             spec = arg.split("=", 1)[1]
+            specs.append(spec)
         elif arg == "--config" and i + 1 < len(args):
             spec = args[i + 1]
+            specs.append(spec)
         elif arg.startswith("--config."):
             dotted.append(arg[len("--config.") :].split("=", 1)[0])
+    if len(specs) > 1:
+        # absl would keep the last silently; a shell brace (configs/{a,b}.py) expands to several.
+        raise ValueError(
+            f"--config given {len(specs)} times ({', '.join(specs)}); one run takes one config:"
+            " run them one after another (e.g. a shell for loop)."
+        )
     if not dotted or spec is None or not os.path.exists(spec.partition(":")[0]):
         return
     from symbiosis_jax.training import driver

@@ -108,6 +108,37 @@ def test_unknown_override_field_is_rejected(train_module, fake_loop, config_file
     assert fake_loop == []
 
 
+def test_repeated_config_flag_is_rejected(train_module, fake_loop, config_file):
+    # A shell brace, --config=configs/{a,b}.py, expands to two flags; absl would keep the last.
+    argv = ["train.py", f"--config={config_file}", "--config", f"{config_file}:smoke"]
+    with pytest.raises(ValueError, match=r"--config given 2 times \(configs/my_exp.py, "
+                                         r"configs/my_exp.py:smoke\); one run takes one config"):
+        train_module.main_from_argv(argv)
+    assert fake_loop == []
+
+
+def test_load_config_works_from_any_directory(tmp_path):
+    """The repository's configs import `configs.common`; load_config makes that importable."""
+    code = (
+        "import sys; from symbiosis_jax.training import driver; "
+        f"c = driver.load_config({os.path.join(REPO, 'configs', 'grpo_arithmetic.py')!r} + ':smoke'); "
+        "print(c.loop, c.rl.num_steps)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["rlvr", "1"]
+    # Outside a configs/ folder, the failure says what to do.
+    (tmp_path / "elsewhere.py").write_text(_CONFIG)
+    code = ("from symbiosis_jax.training import driver; "
+            f"driver.load_config({str(tmp_path / 'elsewhere.py')!r})")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "imports the package 'configs'" in proc.stderr and "repository root" in proc.stderr
+
+
 def test_unknown_loop_lists_known_loops(config_file):
     config = driver.load_config(config_file + ":smoke", loop="no_such_loop")
     with pytest.raises(ValueError, match=r"config.loop='no_such_loop' is not a known loop; known loops: \[.*'alphazero'.*'rlvr'"):

@@ -21,6 +21,7 @@ import json
 import os
 import pkgutil
 import re
+import sys
 from collections.abc import Mapping
 from typing import Any, Callable
 
@@ -113,6 +114,19 @@ def _set_dotted(config: ml_collections.ConfigDict, dotted: str, value: Any) -> N
     node[parts[-1]] = value
 
 
+def _make_configs_importable(path: str) -> None:
+    """Puts the folder above a ``configs/`` package on ``sys.path`` (configs import ``configs.X``).
+
+    Only for a file inside a folder named ``configs`` that holds ``common.py`` (this repository's
+    layout), so ``load_config`` works from any working directory.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.basename(folder) == "configs" and os.path.exists(os.path.join(folder, "common.py")):
+        root = os.path.dirname(folder)
+        if root not in sys.path:
+            sys.path.insert(0, root)
+
+
 def load_config(spec: str, **overrides: Any) -> ml_collections.ConfigDict:
     """Loads ``get_config(arg)`` from ``"path/to/config.py[:arg]"`` and applies overrides.
 
@@ -128,10 +142,20 @@ def load_config(spec: str, **overrides: Any) -> ml_collections.ConfigDict:
     path, _, arg = spec.partition(":")
     if not os.path.exists(path):
         raise FileNotFoundError(f"config file {path!r} does not exist.")
+    _make_configs_importable(path)
     module_name = "_symbiosis_config_" + os.path.splitext(os.path.basename(path))[0]
     mod_spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(mod_spec)
-    mod_spec.loader.exec_module(module)
+    try:
+        mod_spec.loader.exec_module(module)
+    except ModuleNotFoundError as e:
+        if e.name != "configs":
+            raise
+        raise ModuleNotFoundError(
+            f"config file {path!r} imports the package 'configs' (e.g. `from configs import "
+            "common`), which is not importable: put the folder that holds configs/ (the "
+            "repository root) on sys.path, or keep the file inside that configs/ folder.",
+            name=e.name) from e
     if not hasattr(module, "get_config"):
         raise ValueError(f"config file {path!r} has no get_config(arg=None) function.")
     config = module.get_config(arg) if arg else module.get_config()
