@@ -18,6 +18,11 @@ OUT=${1:-/tmp/gpu_checks}
 BUDGET=${2:-480}
 shift $(( $# < 2 ? $# : 2 ))
 ONLY=" $* "
+if ! command -v nvidia-smi > /dev/null && [ -z "${GPU_CHECKS_ON_CPU:-}" ]; then
+  echo "gpu_checks.sh: no nvidia-smi here; this script is for a GPU machine" \
+    "(GPU_CHECKS_ON_CPU=1 runs it anyway, to try the script itself)" >&2
+  exit 2
+fi
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 # JAX and torch share the card in one process: JAX takes memory as it needs it.
