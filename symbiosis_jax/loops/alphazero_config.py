@@ -101,6 +101,19 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     for name, value in positive.items():
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ValueError(f"config.{name}={value!r} must be a positive int")
+    logging = config.get("logging", {})
+    for name in ("log_every", "checkpoint_every", "max_to_keep"):
+        value = logging.get(name, 1)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"config.logging.{name}={value!r} must be a positive int")
+    for name in ("policy_coef", "value_coef"):
+        value = config.train.get(name, 1.0)
+        if not isinstance(value, (int, float)) or value < 0:
+            raise ValueError(f"config.train.{name}={value!r} must be >= 0")
+    if "optimizer" in config:
+        from symbiosis_jax.training import validate_optimizer_config
+
+        validate_optimizer_config(config.optimizer)
     if config.train.get("time_limit_s", 0) < 0:
         raise ValueError(f"config.train.time_limit_s={config.train.time_limit_s} must be >= 0 (0 = no limit)")
     ema_decay = config.train.get("ema_decay", 0.0)

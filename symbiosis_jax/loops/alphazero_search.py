@@ -47,6 +47,12 @@ def validate_search_config(cfg: ml_collections.ConfigDict) -> None:
             f"config.search.num_simulations={cfg.num_simulations} needs {cfg.num_simulations + 1} tree nodes "
             f"(one per simulation plus the root) but config.search.num_nodes={cfg.num_nodes}"
         )
+    if cfg.algorithm == "puct":
+        # The search checks these too, but only while tracing inside the jitted iteration.
+        if not cfg.dirichlet_alpha > 0:
+            raise ValueError(f"config.search.dirichlet_alpha={cfg.dirichlet_alpha!r} must be > 0")
+        if not 0.0 <= cfg.dirichlet_fraction <= 1.0:
+            raise ValueError(f"config.search.dirichlet_fraction={cfg.dirichlet_fraction!r} must be in [0, 1]")
     if cfg.algorithm == "gumbel" and cfg.max_num_considered_actions <= 0:
         raise ValueError(
             f"config.search.max_num_considered_actions={cfg.max_num_considered_actions} must be positive"

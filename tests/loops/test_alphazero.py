@@ -87,6 +87,16 @@ def test_resume_is_exact(tmp_path):
         ({"eval.num_simulations": -8}, r"config.eval.num_simulations=-8 must be an int >= 0"),
         ({"selfplay.value_target_root_weight": 1.5},
          r"config.selfplay.value_target_root_weight=1.5 must be in \[0, 1\]"),
+        # Were a ZeroDivisionError after the first iteration had compiled and run.
+        ({"logging.log_every": 0}, r"config.logging.log_every=0 must be a positive int"),
+        ({"logging.checkpoint_every": 0}, r"config.logging.checkpoint_every=0 must be a positive int"),
+        # Was raised by puct_search while tracing inside the jitted iteration.
+        ({"search.algorithm": "puct", "search.dirichlet_alpha": -1.0},
+         r"config.search.dirichlet_alpha=-1.0 must be > 0"),
+        ({"search.algorithm": "puct", "search.dirichlet_fraction": 2.0},
+         r"config.search.dirichlet_fraction=2.0 must be in \[0, 1\]"),
+        ({"train.value_coef": -1.0}, r"config.train.value_coef=-1.0 must be >= 0"),
+        ({"optimizer.learning_rate": -1.0}, r"optimizer.learning_rate=-1.0 must be a positive float"),
     ],
 )
 def test_bad_config_fails_before_compiling(overrides, message, tmp_path, monkeypatch):
