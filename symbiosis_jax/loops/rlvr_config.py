@@ -10,6 +10,7 @@ import inspect
 from typing import Any
 
 import jax
+import numpy as np
 
 from symbiosis_jax import losses, tasks, training
 
@@ -50,6 +51,43 @@ def _int_at_least(name: str, value: Any, low: int) -> None:
           f"config.{name}={value!r} must be an int >= {low}")
 
 
+def _check_lengths(config, task) -> None:
+    """Checks sampled prompts (bos included) fit `max_prompt_length` and the shortest sampled
+    demonstration (eos included) fits `max_new_tokens`, with the config's tokenizer.
+
+    A demonstration is a correct completion: when none fits, every reward is 0. (Longer ones
+    may exist; the SFT warm-start stops at one it draws.)
+    """
+    from symbiosis_jax import models
+
+    try:
+        tok = models.load_tokenizer(config.tokenizer)
+    except (ValueError, OSError) as e:
+        raise ValueError(f"config.tokenizer={config.tokenizer!r} is not 'char', 'ascii' or a "
+                         f"folder with tokenizer.json ({e})") from e
+    problems = task.sample(np.random.default_rng([config.seed, 0, 0, 0]), 64)
+
+    def encode(text):
+        try:
+            return tok.encode(text)
+        except ValueError as e:
+            raise ValueError(f"config.tokenizer={config.tokenizer!r} cannot encode the task's "
+                             f"text {text!r}: {e}") from e
+
+    bos = int(tok.bos_id is not None)
+    for p in problems:
+        n = len(encode(p.prompt)) + bos
+        _need(n <= config.max_prompt_length,
+              f"config.max_prompt_length={config.max_prompt_length} is too small: the prompt "
+              f"{p.prompt!r} needs {n} tokens (bos included)")
+    demos = [(p.demonstration or p.answer) for p in problems]
+    needs = [len(encode(d)) + 1 for d in demos]
+    i = min(range(len(demos)), key=needs.__getitem__)
+    _need(needs[i] <= config.max_new_tokens,
+          f"config.max_new_tokens={config.max_new_tokens} is too small: the task's shortest "
+          f"demonstration {demos[i]!r} needs {needs[i]} tokens (eos included)")
+
+
 def validate_config(config) -> None:
     """Checks an RLVR config; raises `ValueError` naming the first bad field.
 
@@ -61,7 +99,8 @@ def validate_config(config) -> None:
     task = config.task
     _need(task.name in tasks.TASKS,
           f"config.task.name={task.name!r} is not one of {tuple(tasks.TASKS)}")
-    tasks.make_task(task.name, **dict(task.get("kwargs", {}) or {}))  # validates arguments
+    task_obj = tasks.make_task(task.name, **dict(task.get("kwargs", {}) or {}))  # validates
+    _int_at_least("seed", config.seed, 0)
     rl = config.rl
     _need(rl.loss in LOSSES, f"config.rl.loss={rl.loss!r} is not one of {tuple(LOSSES)}")
     allowed = _loss_params(rl.loss)
@@ -92,6 +131,8 @@ def validate_config(config) -> None:
     _int_at_least("sft.batch_size", sft.batch_size, 1)
     _int_at_least("sft.warmup_steps", sft.warmup_steps, 0)
     _need(sft.learning_rate > 0, f"config.sft.learning_rate={sft.learning_rate!r} must be > 0")
+    _need(sft.max_grad_norm is None or sft.max_grad_norm >= 0,
+          f"config.sft.max_grad_norm={sft.max_grad_norm!r} must be > 0, or 0/None to disable")
     target = sft.get("target_pass_at_1", 0.0)
     _need(isinstance(target, (int, float)) and 0.0 <= target <= 1.0,
           f"config.sft.target_pass_at_1={target!r} must be in [0, 1] (0 = train all steps)")
@@ -104,6 +145,7 @@ def validate_config(config) -> None:
     _int_at_least("checkpoint.every", config.checkpoint.every, 1)
     _int_at_least("checkpoint.max_to_keep", config.checkpoint.max_to_keep, 1)
     training.validate_optimizer_config(config.optimizer)
+    _check_lengths(config, task_obj)
     for name, value in dict(config.model).items():
         if isinstance(value, int):
             _int_at_least(f"model.{name}", value, 1)

@@ -39,6 +39,15 @@ def _set(config, dotted, value):
     ("rl.overlong_buffer", 9, r"overlong_buffer=9 must be <= max_new_tokens"),
     ("sft.target_pass_at_1", 1.5, r"config.sft.target_pass_at_1=1.5 must be in \[0, 1\]"),
     ("sft.eval_every", 0, r"config.sft.eval_every=0 must be an int >= 1"),
+    # Was numpy's bare "expected non-negative integer" from the problem stream.
+    ("seed", -1, r"config.seed=-1 must be an int >= 0"),
+    # Was silently negative clipping (a flipped gradient) in the warm-start.
+    ("sft.max_grad_norm", -1.0, r"config.sft.max_grad_norm=-1.0 must be > 0, or 0/None"),
+    # Were raised only after the first evaluation had compiled the sampler.
+    ("max_new_tokens", 2, r"config.max_new_tokens=2 is too small: the task's shortest demonstration"),
+    ("max_prompt_length", 3, r"config.max_prompt_length=3 is too small: the prompt '\d+\+\d+=' "
+                             r"needs 7 tokens \(bos included\)"),
+    ("tokenizer", "no/such/dir", r"config.tokenizer='no/such/dir' is not 'char', 'ascii' or a"),
 ])
 def test_bad_config_raises_before_building(dotted, value, message, tmp_path, monkeypatch):
     config = _config()
@@ -61,6 +70,16 @@ def test_bad_task_and_loss_arguments():
     config = _config()
     config.rl.loss_kwargs.tau = 1.0
     with pytest.raises(ValueError, match="'tau', which grpo_loss does not take"):
+        rlvr.validate_config(config)
+
+
+def test_max_new_tokens_needs_one_demonstration_to_fit():
+    config = _config()
+    config.max_new_tokens = 3      # fits 2-digit sums (+ eos), not 3-digit ones: allowed
+    rlvr.validate_config(config)
+    config.max_new_tokens = 2      # no sum fits: every reward would be 0
+    with pytest.raises(ValueError, match=r"config.max_new_tokens=2 is too small: the task's "
+                                         r"shortest demonstration '\d\d' needs 3 tokens"):
         rlvr.validate_config(config)
 
 
