@@ -146,6 +146,23 @@ def test_unknown_loop_lists_known_loops(config_file):
     assert not os.path.exists("unused")  # failed before touching the disk
 
 
+def test_bad_config_leaves_no_workdir(tmp_path):
+    # Was: config.json written into the workdir before the loop validated the config.
+    config = driver.load_config(os.path.join(REPO, "configs", "grpo_arithmetic.py:smoke"), **{"rl.loss": "ppo"})
+    with pytest.raises(ValueError, match=r"config.rl.loss='ppo' is not one of"):
+        driver.run(config, workdir=str(tmp_path / "w"), verbose=False)
+    assert not os.path.exists(tmp_path / "w")
+
+
+def test_workdir_that_is_a_file_is_rejected(config_file, fake_loop, tmp_path):
+    # Was: FileExistsError from os.makedirs.
+    (tmp_path / "afile").write_text("")
+    config = driver.load_config(config_file + ":smoke")
+    with pytest.raises(ValueError, match=r"workdir='.*afile' is a file, not a directory"):
+        driver.run(config, workdir=str(tmp_path / "afile"), verbose=False)
+    assert not fake_loop
+
+
 def test_load_config_overrides_and_errors(config_file, fake_loop):
     config = driver.load_config(config_file + ":smoke", **{"optimizer.learning_rate": 1e-3, "seed": 3})
     assert config.optimizer.learning_rate == 1e-3 and config.seed == 3 and config.num_steps == 2

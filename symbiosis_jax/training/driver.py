@@ -235,9 +235,19 @@ def run(
     if "loop" not in config:
         raise ValueError(f"config has no 'loop' field; set config.loop to one of {known_loops()}.")
     train = get_loop(config.loop)  # fails fast, before anything compiles
+    # A loop module's own checks run before config.json is written, so a bad config leaves no
+    # workdir behind (and a bad --resume config does not overwrite the run's config.json).
+    module = sys.modules.get(getattr(train, "__module__", None) or "")
+    validate = getattr(module, "validate_config", None)
+    if callable(validate):
+        validate(config)
     if workdir is None:
         workdir = default_workdir(config_spec, config)
     workdir = os.fspath(workdir)
+    if os.path.exists(workdir) and not os.path.isdir(workdir):
+        raise ValueError(
+            f"workdir={workdir!r} is a file, not a directory; pass --workdir=<a new or existing folder>."
+        )
     if verbose:
         import jax
 
