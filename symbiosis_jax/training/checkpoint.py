@@ -219,6 +219,16 @@ class Checkpointer:
         """All complete steps, ascending."""
         return sorted(self._manager.all_steps())
 
+    def read_metadata(self, step: int | None = None) -> dict[str, Any]:
+        """The metadata saved with ``step`` (None: :meth:`latest_step`), without the state."""
+        step = self.latest_step() if step is None else step
+        if step is None or step not in self._manager.all_steps():
+            raise FileNotFoundError(f"step {step} not found under {self.directory}; have {self.all_steps()}.")
+        meta = self._manager.restore(step, args=ocp.args.Composite(metadata=ocp.args.JsonRestore()))["metadata"]
+        meta = dict(meta)
+        meta.pop(_TYPED_KEYS, None)
+        return meta
+
     def restore(self, step: int | None = None, target: Any = None) -> tuple[Any, dict[str, Any]]:
         """Restores ``(state, metadata)``.
 

@@ -69,6 +69,23 @@ def test_resume_without_checkpoint_starts_fresh(tmp_path, capsys):
     assert os.path.isdir(tmp_path / "checkpoints" / "1")
 
 
+def test_resume_with_a_changed_config_is_rejected_before_building(tmp_path, monkeypatch):
+    # Was: the checkpoint restored into the new config's run and training went on silently.
+    rlvr.fit(_config(1), workdir=str(tmp_path))      # same compiled runner as above
+    changed = _config(2)
+    changed.optimizer.learning_rate = 1e-2
+    changed.rl.loss = "dapo"
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("the runner was built before the configs were compared")
+
+    monkeypatch.setattr(rlvr, "_runner_for", no_build)
+    with pytest.raises(ValueError, match=r"--resume: the checkpoint in .* different config \("
+                                         r"config.optimizer.learning_rate: 0.0005 -> 0.01; "
+                                         r"config.rl.loss: 'grpo' -> 'dapo'\)"):
+        rlvr.fit(changed, workdir=str(tmp_path), resume=True)
+
+
 def test_runner_reused_across_seeds_runs_like_a_fresh_one(tmp_path):
     """Configs differing only in seed share one compiled runner, reseeded: same result."""
     c0, c1 = _config(2), _config(2)
