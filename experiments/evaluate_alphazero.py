@@ -76,6 +76,17 @@ def main(argv):
 
     if _GAMES.value <= 0 or _GAMES.value % 2:
         raise app.UsageError(f"--games={_GAMES.value} must be a positive even number")
+    if _BASELINE_SIMS.value < 1:
+        raise app.UsageError(f"--baseline_simulations={_BASELINE_SIMS.value} must be >= 1")
+    if _AGENT_SIMS.value < 0:
+        raise app.UsageError(f"--agent_simulations={_AGENT_SIMS.value} must be >= 0 (0 = as in the run's eval)")
+    if _STEPS.value not in ("latest", "all"):
+        try:
+            requested = [int(s) for s in _STEPS.value.split(",")]
+        except ValueError:
+            raise app.UsageError(
+                f"--steps={_STEPS.value!r} must be 'latest', 'all' or comma-separated iterations (e.g. 50,100)"
+            ) from None
     workdir = _WORKDIR.value
     config = load_run_config(workdir)
     if config.get("loop") != "alphazero":
@@ -89,7 +100,7 @@ def main(argv):
     elif _STEPS.value == "all":
         steps = available
     else:
-        steps = [int(s) for s in _STEPS.value.split(",")]
+        steps = requested
         missing = sorted(set(steps) - set(available))
         if missing:
             raise app.UsageError(f"--steps: no checkpoint for {missing}; have {available}")

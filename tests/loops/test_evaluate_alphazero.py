@@ -32,6 +32,23 @@ def test_wilson_interval_by_hand():
         evaluate_alphazero.wilson_interval(0, 0)
 
 
+@pytest.mark.parametrize("flag, message", [
+    # Were: ValueError from inside the search after the agent compiled; int()'s bare message.
+    ("--baseline_simulations=0", r"--baseline_simulations=0 must be >= 1"),
+    ("--agent_simulations=-1", r"--agent_simulations=-1 must be >= 0"),
+    ("--steps=1,x", r"--steps='1,x' must be 'latest', 'all' or comma-separated iterations"),
+])
+def test_cli_rejects_bad_flags_before_reading_the_run(flag, message, tmp_path):
+    from absl import app
+
+    flags.FLAGS(["evaluate_alphazero.py", f"--workdir={tmp_path}", flag])
+    try:
+        with pytest.raises(app.UsageError, match=message):
+            evaluate_alphazero.main([])
+    finally:
+        flags.FLAGS.unparse_flags()
+
+
 def test_cli_plays_the_checkpoint_against_minimax(tmp_path, capsys, fast_compiles):
     config = driver.load_config(os.path.join(_REPO, "configs/alphazero_tictactoe.py:smoke"),
                                 **{"logging.use_tensorboard": False})
