@@ -367,6 +367,10 @@ def make_evaluator(config, env, graphdef) -> Callable[[jax.Array, Params], dict[
 # ----------------------------------------------------------------------------- driver
 
 
+# What may differ between a run and its --resume: run length, evaluation and logging.
+_RESUME_MAY_CHANGE = ("train.num_iterations", "train.time_limit_s", "eval.", "logging.")
+
+
 def train(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = False) -> dict:
     """Runs AlphaZero training from ``config``; logs JSONL/TensorBoard and checkpoints in ``workdir``.
 
@@ -382,17 +386,21 @@ def train(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = Fal
     """
     validate_config(config)
     from symbiosis_jax.parallel import make_mesh
-    from symbiosis_jax.training import Checkpointer, MetricsWriter, ProgressBar
+    from symbiosis_jax.training import Checkpointer, MetricsWriter, ProgressBar, check_resume_config
 
     mesh = make_mesh(config.mesh)
     check_divisible(config, mesh)
+    os.makedirs(workdir, exist_ok=True)
+    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=config.logging.max_to_keep)
+    latest = ckpt.latest_step() if resume else None
+    if latest is not None:
+        check_resume_config(config, ckpt.read_metadata(latest).get("config"), ckpt.directory,
+                            may_change=_RESUME_MAY_CHANGE)
     env = make_env(config)
     replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
     graphdef, ts = init_train_state(config, env, sharding=replicated)
-    os.makedirs(workdir, exist_ok=True)
-    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=config.logging.max_to_keep)
-    if resume and ckpt.latest_step() is not None:
-        ts, _ = ckpt.restore(target=ts)
+    if latest is not None:
+        ts, _ = ckpt.restore(latest, target=ts)
     key = jax.random.PRNGKey(config.seed)
     eval_key = jax.random.PRNGKey(config.seed + 1)
     iteration_fn = cached_iteration_fn(config, env, graphdef, mesh)
@@ -423,7 +431,7 @@ def train(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = Fal
                 last_eval = evaluate(jax.random.fold_in(eval_key, step), ts.ema_params)
                 writer.write(step, last_eval)
             if step % config.logging.checkpoint_every == 0 or last:
-                ckpt.save(step, ts, {"iteration": step})
+                ckpt.save(step, ts, {"iteration": step, "config": config.to_dict()})
             if bar is not None:
                 bar.update(1, metrics)
             if last:

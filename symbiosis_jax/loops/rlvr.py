@@ -427,6 +427,8 @@ _RUN_ONLY_FIELDS = (("seed",), ("rl", "num_steps"), ("sft", "num_steps"), ("eval
                     ("checkpoint", "every"),
                     ("checkpoint", "max_to_keep"), ("log", "progress_bar"),
                     ("log", "tensorboard"), ("log", "plot"))
+# What may differ between a run and its --resume (not the seed: it picks the data and keys).
+_RESUME_MAY_CHANGE = tuple(".".join(p) for p in _RUN_ONLY_FIELDS if p != ("seed",))
 _RUNNERS: dict = {}
 _MAX_RUNNERS = 4
 
@@ -453,28 +455,6 @@ def _runner_for(config) -> _Runner:
     runner.config = config
     runner.reseed(config.seed)
     return runner
-
-
-def _check_resume_config(config, saved: dict | None, directory: str) -> None:
-    """Raises `ValueError` when `config` differs from the checkpoint's config in a field other
-    than the run-only ones (run length, logging, checkpoint cadence; the seed is not one here):
-    the resumed run would silently not be the run that was checkpointed."""
-    if saved is None:
-        return
-    from symbiosis_jax.training.checkpoint import to_jsonable
-
-    allowed = {".".join(path) for path in _RUN_ONLY_FIELDS if path != ("seed",)}
-    now = dict(_flat_items(to_jsonable(config.to_dict())))
-    before = dict(_flat_items(saved))
-    diff = [f"config.{k}: {before.get(k, '(absent)')} -> {now.get(k, '(absent)')}"
-            for k in sorted(set(now) | set(before))
-            if k not in allowed and now.get(k) != before.get(k)]
-    if diff:
-        raise ValueError(
-            f"--resume: the checkpoint in {directory} was written with a different config ("
-            + "; ".join(diff[:8]) + (f"; {len(diff) - 8} more" if len(diff) > 8 else "")
-            + "); resume with the run's own config (only rl.num_steps, eval.every, checkpoint.*"
-            ", log.* may change) or use a new --workdir.")
 
 
 def _flat_items(d, prefix=""):
@@ -595,7 +575,8 @@ def fit(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = False
                                  max_to_keep=c.checkpoint.max_to_keep)
     latest = ckpt.latest_step() if resume else None
     if latest is not None:
-        _check_resume_config(config, ckpt.read_metadata(latest).get("config"), ckpt.directory)
+        training.check_resume_config(config, ckpt.read_metadata(latest).get("config"),
+                                     ckpt.directory, may_change=_RESUME_MAY_CHANGE)
     runner = _runner_for(config)
     writer = training.MetricsWriter(workdir, use_tensorboard=c.log.tensorboard, append=resume)
     history: list = []

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
-__all__ = ["Checkpointer", "key_to_json", "key_from_json", "to_jsonable"]
+__all__ = ["Checkpointer", "check_resume_config", "key_to_json", "key_from_json", "to_jsonable"]
 
 _TYPED_KEYS = "__typed_prng_keys__"
 
@@ -132,6 +132,48 @@ def to_jsonable(x: Any) -> Any:
         arr = np.asarray(jax.device_get(x))
         return arr.item() if arr.ndim == 0 else arr.tolist()
     raise ValueError(f"metadata value {x!r} of type {type(x).__name__} is not JSON-able.")
+
+
+def _flat_config(d: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, Mapping):
+            out.update(_flat_config(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = repr(v)
+    return out
+
+
+def check_resume_config(config: Any, saved: Mapping[str, Any] | None, directory: str, *,
+                        may_change: Sequence[str]) -> None:
+    """Raises ``ValueError`` when ``config`` differs from a checkpoint's saved config.
+
+    A resumed run with other settings would silently not be the run that was checkpointed.
+
+    Args:
+        config: the ConfigDict of the resuming run.
+        saved: the config stored in the checkpoint's metadata (None: nothing to compare).
+        directory: the checkpoint directory (for the message).
+        may_change: dotted fields that may differ (run length, logging); a name ending in
+            ``.`` covers a whole section, e.g. ``"logging."``.
+    """
+    if saved is None:
+        return
+    now = _flat_config(to_jsonable(config.to_dict()))
+    before = _flat_config(saved)
+
+    def allowed(k):
+        return any(k == m or (m.endswith(".") and k.startswith(m)) for m in may_change)
+
+    diff = [f"config.{k}: {before.get(k, '(absent)')} -> {now.get(k, '(absent)')}"
+            for k in sorted(set(now) | set(before)) if not allowed(k) and now.get(k) != before.get(k)]
+    if diff:
+        changeable = ", ".join(m + "*" if m.endswith(".") else m for m in may_change)
+        raise ValueError(
+            f"--resume: the checkpoint in {directory} was written with a different config ("
+            + "; ".join(diff[:8]) + (f"; {len(diff) - 8} more" if len(diff) > 8 else "")
+            + f"); resume with the run's own config (only {changeable} may change) or use a new --workdir."
+        )
 
 
 class Checkpointer:

@@ -69,6 +69,20 @@ def test_resume_is_exact(tmp_path):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+def test_resume_with_a_changed_config_is_rejected_before_building(tmp_path, monkeypatch):
+    # Was: the checkpoint restored into the new config's run and training went on silently.
+    alphazero.train(_config("alphazero_tictactoe"), workdir=str(tmp_path))
+    changed = _config("alphazero_tictactoe", **{"train.num_iterations": 2, "optimizer.learning_rate": 1e-2})
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("built before the configs were compared")
+
+    monkeypatch.setattr(alphazero, "init_train_state", no_build)
+    with pytest.raises(ValueError, match=r"--resume: the checkpoint in .* different config \("
+                                         r"config.optimizer.learning_rate: 0.001 -> 0.01\)"):
+        alphazero.train(changed, workdir=str(tmp_path), resume=True)
+
+
 @pytest.mark.parametrize(
     "overrides,message",
     [
