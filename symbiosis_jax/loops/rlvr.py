@@ -73,11 +73,16 @@ class _Problems:
     def draw(self, phase: int, step: int, round_: int, num: int) -> list:
         rng = np.random.default_rng([self.seed, phase, step, round_])
         out = []
-        for _ in range(100):
+        for round_ in range(100):
             out += [p for p in self.task.sample(rng, 2 * num) if p.prompt not in self._held_out]
             if len(out) >= num:
                 return out[:num]
-        raise RuntimeError("the task's prompts are almost all held out; lower eval.num_problems")
+            if not out:            # 2 * num draws, every one held out: stop now, not in minutes
+                break
+        raise ValueError(
+            f"config.eval.num_problems={len(self.eval)} holds out {len(self._held_out)} distinct "
+            f"prompts, (almost) all the task has: {round_ + 1} rounds of training draws found "
+            f"{len(out)} of the {num} problems needed; lower eval.num_problems")
 
 
 class _Codec:

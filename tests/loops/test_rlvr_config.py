@@ -83,6 +83,18 @@ def test_max_new_tokens_needs_one_demonstration_to_fit():
         rlvr.validate_config(config)
 
 
+def test_held_out_set_covering_the_task_is_a_value_error():
+    # Was: RuntimeError without the value, after up to 100 rounds of draws (46 s at 100,000).
+    from symbiosis_jax import tasks
+
+    task = tasks.make_task("arithmetic", num_digits=1, min_digits=1, operations=("+",))
+    problems = rlvr._Problems(task, seed=0, eval_seed=1, num_eval=64)  # noqa: SLF001  (fits)
+    assert not {p.prompt for p in problems.valid} & problems._held_out  # noqa: SLF001
+    with pytest.raises(ValueError, match=r"config.eval.num_problems=5000 holds out 100 distinct "
+                                         r"prompts, .* 1 rounds of training draws found 0 of"):
+        rlvr._Problems(task, seed=0, eval_seed=1, num_eval=5000)  # noqa: SLF001
+
+
 def test_group_size_one_is_fine_without_std():
     config = _config("dr_grpo")
     config.rl.group_size = 1
