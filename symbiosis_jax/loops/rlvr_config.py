@@ -51,6 +51,18 @@ def _int_at_least(name: str, value: Any, low: int) -> None:
           f"config.{name}={value!r} must be an int >= {low}")
 
 
+def _check_loss_values(loss: str, kwargs: dict) -> None:
+    """Traces the loss once on `[1, 1]` shapes (no compile), so its own checks of the values
+    (e.g. `beta >= 0`, `epsilon_low > 0`) run now, not inside the first jitted update."""
+    z = jax.ShapeDtypeStruct((1, 1), np.float32)
+    try:
+        jax.eval_shape(lambda lp, old, adv, m, ref: LOSSES[loss](lp, old, adv, m, ref_logp=ref,
+                                                                  **kwargs),
+                       z, z, jax.ShapeDtypeStruct((1,), np.float32), z, z)
+    except ValueError as e:
+        raise ValueError(f"config.rl.loss_kwargs for {loss}_loss: {e}") from e
+
+
 def _check_lengths(config, task) -> None:
     """Checks sampled prompts (bos included) fit `max_prompt_length` and the shortest sampled
     demonstration (eos included) fits `max_new_tokens`, with the config's tokenizer.
@@ -107,6 +119,8 @@ def validate_config(config) -> None:
     for k in dict(rl.get("loss_kwargs", {}) or {}):
         _need(k in allowed, f"config.rl.loss_kwargs has {k!r}, which {rl.loss}_loss does not "
                             f"take; allowed: {sorted(allowed - {'ref_logp'})}")
+    _check_loss_values(rl.loss, {k: v for k, v in dict(rl.get("loss_kwargs", {}) or {}).items()
+                                 if k != "ref_logp"})
     for name in ("max_prompt_length", "max_new_tokens"):
         _int_at_least(name, config[name], 1)
     for name in ("num_steps", "num_prompts", "group_size", "num_iterations", "num_minibatches"):

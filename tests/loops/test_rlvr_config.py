@@ -67,6 +67,16 @@ def test_bad_task_and_loss_arguments():
     config.task.kwargs.num_digits = 0
     with pytest.raises(ValueError, match="num_digits=0 must be >= 1"):
         rlvr.validate_config(config)
+    # Values were checked only when the first jitted update traced the loss (after SFT,
+    # evaluation and the sampler's compile).
+    config = _config()
+    config.rl.loss_kwargs.beta = -1.0
+    with pytest.raises(ValueError, match=r"config.rl.loss_kwargs for grpo_loss: beta=-1.0 must be >= 0"):
+        rlvr.validate_config(config)
+    config = _config("dapo")
+    config.rl.loss_kwargs.epsilon_high = -0.1
+    with pytest.raises(ValueError, match=r"loss_kwargs for dapo_loss: epsilon_high=-0.1 must be > 0"):
+        rlvr.validate_config(config)
     config = _config()
     config.rl.loss_kwargs.tau = 1.0
     with pytest.raises(ValueError, match="'tau', which grpo_loss does not take"):
