@@ -76,6 +76,29 @@ def default_config(*, game: str) -> ml_collections.ConfigDict:
 MAX_NUM_STEPS = {"tic_tac_toe": 9, "connect_four": 42, "othello": 80, "go_9x9": 162}
 
 
+def _check_network(network: ml_collections.ConfigDict) -> None:
+    """The network's fields exist and have sizes it can be built with (it is built under jit)."""
+    import inspect
+
+    from symbiosis_jax.networks import NETWORKS
+    from symbiosis_jax.networks.resnet import check_resnet_sizes
+
+    kwargs = {k: v for k, v in network.items() if k != "name"}
+    allowed = [p.name for p in inspect.signature(NETWORKS[network.name].__init__).parameters.values()
+               if p.kind == p.KEYWORD_ONLY and p.name not in ("obs_shape", "num_actions", "rngs")]
+    for k in kwargs:
+        if k not in allowed:
+            raise ValueError(f"config.network.{k} is not a field of the {network.name!r} network; fields: {allowed}")
+    if network.name == "resnet":
+        check_resnet_sizes(num_channels=kwargs.get("num_channels", 64), num_blocks=kwargs.get("num_blocks", 4),
+                           prefix="config.network.")
+    elif network.name == "mlp":
+        sizes = kwargs.get("hidden_sizes", (128,))
+        if not isinstance(sizes, (tuple, list)) or not sizes or any(
+                not isinstance(h, int) or isinstance(h, bool) or h <= 0 for h in sizes):
+            raise ValueError(f"config.network.hidden_sizes={sizes!r} must be a non-empty tuple of positive ints")
+
+
 def validate_config(config: ml_collections.ConfigDict) -> None:
     """Checks every field the loop reads and raises a clear ``ValueError`` before compiling.
 
@@ -89,6 +112,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
 
     if config.network.name not in NETWORKS:
         raise ValueError(f"config.network.name={config.network.name!r} is not one of {tuple(sorted(NETWORKS))}")
+    _check_network(config.network)
     positive = {
         "selfplay.batch_size": config.selfplay.batch_size,
         "selfplay.max_num_steps": config.selfplay.max_num_steps,

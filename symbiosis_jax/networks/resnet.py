@@ -33,6 +33,13 @@ class _ResidualBlock(nnx.Module):
         return jax.nn.relu(x + y)
 
 
+def check_resnet_sizes(*, num_channels: int, num_blocks: int, prefix: str = "") -> None:
+    """Raises ``ValueError`` unless ``num_channels >= 1`` and ``num_blocks >= 0`` are ints."""
+    for name, value, low in (("num_channels", num_channels, 1), ("num_blocks", num_blocks, 0)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ValueError(f"{prefix}{name}={value!r} must be an int >= {low}")
+
+
 class ResNet(nnx.Module):
     """Convolutional trunk of residual blocks with a policy head and a value head.
 
@@ -60,6 +67,7 @@ class ResNet(nnx.Module):
         """
         if len(obs_shape) != 3:
             raise ValueError(f"obs_shape={tuple(obs_shape)} must be (H, W, C) for the ResNet")
+        check_resnet_sizes(num_channels=num_channels, num_blocks=num_blocks)
         height, width, in_channels = obs_shape
         self.num_actions = num_actions
         self.stem = nnx.Conv(in_channels, num_channels, (3, 3), use_bias=False, rngs=rngs)

@@ -111,6 +111,11 @@ def test_resume_with_a_changed_config_is_rejected_before_building(tmp_path, monk
          r"config.search.dirichlet_fraction=2.0 must be in \[0, 1\]"),
         ({"train.value_coef": -1.0}, r"config.train.value_coef=-1.0 must be >= 0"),
         ({"optimizer.learning_rate": -1.0}, r"optimizer.learning_rate=-1.0 must be a positive float"),
+        # Were raised while the network was built under jit, or (num_blocks < 0) not at all.
+        ({"network.hidden_sizes": (0,)}, r"config.network.hidden_sizes=\(0,\) must be a non-empty tuple"),
+        ({"network.name": "resnet", "network.hidden_sizes": (8,)},
+         r"config.network.hidden_sizes is not a field of the 'resnet' network; "
+         r"fields: \['num_channels', 'num_blocks'\]"),
     ],
 )
 def test_bad_config_fails_before_compiling(overrides, message, tmp_path, monkeypatch):

@@ -74,3 +74,8 @@ def test_bad_arguments():
         make_network("resnet", obs_shape=(9,), num_actions=9)
     with pytest.raises(ValueError, match="hidden_sizes"):
         MLP(obs_shape=(9,), num_actions=9, hidden_sizes=(0,), rngs=nnx.Rngs(0))
+    # Were: zero blocks built silently; a zero-width trunk.
+    with pytest.raises(ValueError, match=r"num_blocks=-1 must be an int >= 0"):
+        make_network("resnet", obs_shape=(3, 3, 2), num_actions=9, num_blocks=-1)
+    with pytest.raises(ValueError, match=r"num_channels=0 must be an int >= 1"):
+        make_network("resnet", obs_shape=(3, 3, 2), num_actions=9, num_channels=0)
