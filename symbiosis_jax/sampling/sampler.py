@@ -325,9 +325,15 @@ def sample(model, key: jax.Array, prompt_tokens_bp: jax.Array,
         stop_tokens = tuple(int(t) for t in stop_tokens)
     except TypeError as err:
         raise ValueError(f"stop_tokens={stop_tokens!r} must be a sequence of ints") from err
+    dtype = getattr(prompt_tokens_bp, "dtype", None) or np.asarray(prompt_tokens_bp).dtype
+    if not jnp.issubdtype(dtype, jnp.integer):
+        raise ValueError(f"prompt_tokens_bp has dtype {dtype}; token ids must be ints")
     prompt_tokens_bp = jnp.asarray(prompt_tokens_bp, jnp.int32)
     prompt_lengths_b = jnp.asarray(prompt_lengths_b, jnp.int32)
     chex.assert_rank(prompt_tokens_bp, 2)
+    if prompt_tokens_bp.shape[0] == 0:
+        raise ValueError(f"prompt_tokens_bp has shape {prompt_tokens_bp.shape}: no prompts "
+                         "(need at least one row)")
     if (not isinstance(prompt_group_size, (int, np.integer)) or prompt_group_size < 1
             or prompt_tokens_bp.shape[0] % prompt_group_size):
         raise ValueError(f"prompt_group_size={prompt_group_size!r} must be a positive int "
@@ -341,6 +347,15 @@ def sample(model, key: jax.Array, prompt_tokens_bp: jax.Array,
         if lengths.min() < 1 or lengths.max() > prompt_tokens_bp.shape[1]:
             raise ValueError("prompt_lengths_b must lie in 1..P="
                              f"{prompt_tokens_bp.shape[1]}, got {lengths.tolist()}")
+        if vocab_size is not None and not isinstance(prompt_tokens_bp, jax.core.Tracer):
+            # Out-of-range ids are clamped by the embedding lookup: a silent wrong prompt.
+            tokens = np.asarray(prompt_tokens_bp)
+            p = tokens.shape[1]
+            real = np.arange(p)[None, :] >= p - lengths[:, None]
+            bad = real & ((tokens < 0) | (tokens >= vocab_size))
+            if bad.any():
+                raise ValueError(f"prompt_tokens_bp holds ids {sorted(set(tokens[bad].tolist()))[:8]} "
+                                 f"outside 0..vocab_size-1 ({vocab_size - 1})")
     return _sample_jit(
         graphdef, state, key, prompt_tokens_bp, prompt_lengths_b,
         jnp.asarray(temperature, jnp.float32),

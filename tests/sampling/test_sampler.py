@@ -216,6 +216,22 @@ def test_bad_arguments_raise_before_compiling(kwargs, match):
         sampling.left_pad(PROMPTS, pad_id=0, length=2)
 
 
+def test_bad_prompt_tokens_raise_before_compiling():
+    # Were: ids outside the vocabulary clamped silently, floats truncated silently, and an
+    # empty batch numpy's "zero-size array to reduction operation minimum".
+    prompts, lengths = sampling.left_pad(PROMPTS, pad_id=0)
+    bad = np.asarray(prompts).copy()
+    bad[0, -1] = 99
+    with pytest.raises(ValueError, match=r"prompt_tokens_bp holds ids \[99\] outside 0..vocab_size-1"):
+        sampling.sample(_model(), jax.random.key(0), bad, lengths, max_new_tokens=4)
+    with pytest.raises(ValueError, match=r"prompt_tokens_bp has dtype float32; token ids must be ints"):
+        sampling.sample(_model(), jax.random.key(0), np.asarray(prompts, np.float32), lengths,
+                        max_new_tokens=4)
+    with pytest.raises(ValueError, match=r"prompt_tokens_bp has shape \(0, 3\): no prompts"):
+        sampling.sample(_model(), jax.random.key(0), np.zeros((0, 3), np.int32),
+                        np.zeros((0,), np.int32), max_new_tokens=4)
+
+
 def test_prompt_groups_prefill_once_and_draw_the_same():
     model = _model()
     prompts, lengths = sampling.left_pad(PROMPTS[:3], pad_id=0)
