@@ -183,6 +183,12 @@ def init_root(
     Returns:
         A `Tree` with at least the root in use.
     """
+    shapes = [jnp.shape(x) for x in jax.tree.leaves(root_states)]
+    if not shapes or any(not s for s in shapes) or len({s[0] for s in shapes}) > 1:
+        raise ValueError(
+            "root_states must be a batch of states, every leaf with the same leading B axis; got "
+            f"leaf shapes {sorted(set(shapes))[:6]} (one state: jax.tree.map(lambda x: x[None], state))"
+        )
     logits, value = evaluate_fn(params, key, root_states)
     batch_size = value.shape[0]
     chex.assert_shape(logits, (batch_size, env.num_actions))

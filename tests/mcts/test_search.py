@@ -322,6 +322,11 @@ def test_bad_settings_raise_before_compiling(tic_tac_toe):
         mcts.pgx_env("chess")
     with pytest.raises(ValueError, match="num_rollouts=0"):
         mcts.make_rollout_evaluator(env, num_rollouts=0)
+    # Was an IndexError from inside the evaluator: one state without its batch axis.
+    one = env.init(jax.random.key(0))
+    for search in (mcts.puct_search, mcts.gumbel_search):
+        with pytest.raises(ValueError, match=r"root_states must be a batch of states, every leaf with the same"):
+            search(None, jax.random.key(0), one, env=env, evaluate_fn=ev, num_simulations=4)
 
 
 @pytest.mark.slow
