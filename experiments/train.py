@@ -71,7 +71,8 @@ def define_flags(flag_values: flags.FlagValues, argv: Sequence[str] | None = Non
 
 
 def check_overrides(argv: Sequence[str]) -> None:
-    """Checks ``--config`` is given at most once and every ``--config.a.b=v`` names a field.
+    """Checks ``--config`` is given at most once, its file exists and loads, and every
+    ``--config.a.b=v`` names a field.
 
     Runs before absl parses (which would keep the last of several ``--config`` silently).
 
@@ -96,10 +97,16 @@ def check_overrides(argv: Sequence[str]) -> None:
             f"--config given {len(specs)} times ({', '.join(specs)}); one run takes one config:"
             " run them one after another (e.g. a shell for loop)."
         )
-    if not dotted or spec is None or not os.path.exists(spec.partition(":")[0]):
+    if spec is None or not (specs or dotted):
         return
+    path = spec.partition(":")[0]
+    if not os.path.exists(path):
+        # absl would report "Configuration is not available because of an earlier failure".
+        raise ValueError(f"--config={spec}: the config file {path!r} does not exist.")
     from symbiosis_jax.training import driver
 
+    # Loading here surfaces get_config's own errors (an unknown variant, no get_config) as they
+    # are, instead of inside absl's flag-parsing traceback.
     config = driver.load_config(spec)
     for path in dotted:
         node = config

@@ -117,6 +117,22 @@ def test_repeated_config_flag_is_rejected(train_module, fake_loop, config_file):
     assert fake_loop == []
 
 
+def test_missing_or_broken_config_file_is_a_clear_error(train_module, fake_loop, config_file, tmp_path):
+    # Were: absl's "Configuration is not available because of an earlier failure to load",
+    # a get_config error inside absl's flag-parsing traceback, and an AttributeError.
+    with pytest.raises(ValueError, match=r"--config=configs/nope.py: the config file 'configs/nope.py' does not exist"):
+        train_module.main_from_argv(["train.py", "--config=configs/nope.py"])
+    (tmp_path / "configs" / "no_get_config.py").write_text("X = 1\n")
+    with pytest.raises(ValueError, match=r"has no get_config\(arg=None\) function"):
+        train_module.main_from_argv(["train.py", "--config=configs/no_get_config.py"])
+    with pytest.raises(ValueError, match=r"config variant 'huge' is not one of"):
+        train_module.main_from_argv(["train.py", f"--config={os.path.join(REPO, 'configs/grpo_arithmetic.py')}:huge"])
+    # Was: FileNotFoundError for ''.
+    with pytest.raises(ValueError, match=r"workdir='' is empty"):
+        train_module.main_from_argv(["train.py", f"--config={config_file}", "--workdir="])
+    assert not fake_loop
+
+
 def test_load_config_works_from_any_directory(tmp_path):
     """The repository's configs import `configs.common`; load_config makes that importable."""
     code = (

@@ -244,6 +244,8 @@ def run(
     if workdir is None:
         workdir = default_workdir(config_spec, config)
     workdir = os.fspath(workdir)
+    if not workdir:
+        raise ValueError("workdir='' is empty; pass --workdir=<a folder>, or leave it out for runs/<config>.")
     if os.path.exists(workdir) and not os.path.isdir(workdir):
         raise ValueError(
             f"workdir={workdir!r} is a file, not a directory; pass --workdir=<a new or existing folder>."
