@@ -156,6 +156,7 @@ def validate_config(config) -> None:
     _int_at_least("eval.every", ev.every, 1)
     _int_at_least("eval.num_problems", ev.num_problems, 1)
     _int_at_least("eval.pass_k", ev.pass_k, 0)
+    _int_at_least("eval.seed", ev.seed, 0)
     _int_at_least("checkpoint.every", config.checkpoint.every, 1)
     _int_at_least("checkpoint.max_to_keep", config.checkpoint.max_to_keep, 1)
     training.validate_optimizer_config(config.optimizer)

@@ -41,6 +41,7 @@ def _set(config, dotted, value):
     ("sft.eval_every", 0, r"config.sft.eval_every=0 must be an int >= 1"),
     # Was numpy's bare "expected non-negative integer" from the problem stream.
     ("seed", -1, r"config.seed=-1 must be an int >= 0"),
+    ("eval.seed", -5, r"config.eval.seed=-5 must be an int >= 0"),
     # Was silently negative clipping (a flipped gradient) in the warm-start.
     ("sft.max_grad_norm", -1.0, r"config.sft.max_grad_norm=-1.0 must be > 0, or 0/None"),
     # Were raised only after the first evaluation had compiled the sampler.
