@@ -192,6 +192,8 @@ def run_all(*, out: str, losses: Sequence[str] = LOSSES, seeds: Sequence[int] | 
     losses = tuple(losses)
     planned = make_configs(losses=losses, seeds=seeds, steps=steps, sft_steps=sft_steps,
                            variant=variant, overrides=overrides)
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ValueError(f"out={out!r} is a file, not a directory; choose another --out.")
     workdirs = [os.path.join(out, loss, f"seed{seed}") for seed, loss, _ in planned]
     existing = [w for w in workdirs if os.path.exists(w)]
     if existing and not overwrite:

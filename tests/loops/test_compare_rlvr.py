@@ -36,6 +36,13 @@ def test_bad_input_raises_before_anything_runs(argv, match, tmp_path):
     assert not out.exists()
 
 
+def test_out_that_is_a_file_is_rejected(tmp_path):
+    # Was: FileExistsError from os.makedirs.
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(ValueError, match=r"out='.*afile' is a file, not a directory"):
+        compare_rlvr.main([f"--out={tmp_path / 'afile'}", "--variant=smoke", "--steps=1"])
+
+
 def test_run_all_rejects_empty_seeds_and_existing_runs(tmp_path):
     with pytest.raises(ValueError, match="seeds is empty"):
         compare_rlvr.run_all(out=str(tmp_path), seeds=(), variant="smoke")
