@@ -1,6 +1,7 @@
 """experiments/train.py: config file + variant + overrides reach the loop; loop lookup errors."""
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -168,6 +169,27 @@ def test_bad_config_leaves_no_workdir(tmp_path):
     with pytest.raises(ValueError, match=r"config.rl.loss='ppo' is not one of"):
         driver.run(config, workdir=str(tmp_path / "w"), verbose=False)
     assert not os.path.exists(tmp_path / "w")
+
+
+def test_rejected_resume_keeps_the_runs_config_json(config_file, tmp_path):
+    # Was: config.json overwritten with the new config before the loop rejected the resume.
+    def train(config, *, workdir, resume=False):
+        if resume and config.num_steps != 2:
+            raise ValueError("--resume: the checkpoint was written with a different config")
+        return {"steps": config.num_steps}
+
+    driver.register_loop("fake_test_loop", train, overwrite=True)
+    try:
+        workdir = str(tmp_path / "w")
+        driver.run(driver.load_config(config_file + ":smoke"), workdir=workdir, verbose=False)
+        changed = driver.load_config(config_file + ":smoke", num_steps=5)
+        with pytest.raises(ValueError, match="different config"):
+            driver.run(changed, workdir=workdir, resume=True, verbose=False)
+        assert json.loads((tmp_path / "w" / "config.json").read_text())["num_steps"] == 2
+        driver.run(driver.load_config(config_file + ":smoke"), workdir=workdir, resume=True, verbose=False)
+        assert json.loads((tmp_path / "w" / "config.json").read_text())["num_steps"] == 2
+    finally:
+        driver.LOOPS.unregister("fake_test_loop")
 
 
 def test_workdir_that_is_a_file_is_rejected(config_file, fake_loop, tmp_path):

@@ -265,8 +265,20 @@ def run(
         is_main = jax.process_index() == 0
     except Exception:  # pragma: no cover
         is_main = True
+    path = os.path.join(workdir, "config.json")
+
+    def write_config():
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(_jsonable(config.to_dict()), f, indent=1, sort_keys=True)
+
+    # A resumed run keeps its config.json until the loop has run: a loop that rejects the
+    # new config (a changed field) must not leave the run's record overwritten.
+    deferred = resume and os.path.exists(path)
     if is_main:
         os.makedirs(workdir, exist_ok=True)
-        with open(os.path.join(workdir, "config.json"), "w", encoding="utf-8") as f:
-            json.dump(_jsonable(config.to_dict()), f, indent=1, sort_keys=True)
-    return train(config, workdir=workdir, resume=resume)
+        if not deferred:
+            write_config()
+    result = train(config, workdir=workdir, resume=resume)
+    if is_main and deferred:
+        write_config()
+    return result
