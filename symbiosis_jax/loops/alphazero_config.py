@@ -83,17 +83,19 @@ def _check_network(network: ml_collections.ConfigDict) -> None:
     from symbiosis_jax.networks import NETWORKS
     from symbiosis_jax.networks.resnet import check_resnet_sizes
 
-    kwargs = {k: v for k, v in network.items() if k != "name"}
-    allowed = [p.name for p in inspect.signature(NETWORKS[network.name].__init__).parameters.values()
-               if p.kind == p.KEYWORD_ONLY and p.name not in ("obs_shape", "num_actions", "rngs")]
-    for k in kwargs:
-        if k not in allowed:
-            raise ValueError(f"config.network.{k} is not a field of the {network.name!r} network; fields: {allowed}")
+    params = {p.name: p for p in inspect.signature(NETWORKS[network.name].__init__).parameters.values()
+              if p.kind == p.KEYWORD_ONLY and p.name not in ("obs_shape", "num_actions", "rngs")}
+    given = {k: v for k, v in network.items() if k != "name"}
+    for k in given:
+        if k not in params:
+            raise ValueError(f"config.network.{k} is not a field of the {network.name!r} network; fields: {list(params)}")
+    # The network's own defaults fill what the config leaves out.
+    kwargs = {k: given.get(k, p.default) for k, p in params.items()}
     if network.name == "resnet":
-        check_resnet_sizes(num_channels=kwargs.get("num_channels", 64), num_blocks=kwargs.get("num_blocks", 4),
+        check_resnet_sizes(num_channels=kwargs["num_channels"], num_blocks=kwargs["num_blocks"],
                            prefix="config.network.")
     elif network.name == "mlp":
-        sizes = kwargs.get("hidden_sizes", (128,))
+        sizes = kwargs["hidden_sizes"]
         if not isinstance(sizes, (tuple, list)) or not sizes or any(
                 not isinstance(h, int) or isinstance(h, bool) or h <= 0 for h in sizes):
             raise ValueError(f"config.network.hidden_sizes={sizes!r} must be a non-empty tuple of positive ints")

@@ -73,7 +73,7 @@ class _Problems:
     def draw(self, phase: int, step: int, round_: int, num: int) -> list:
         rng = np.random.default_rng([self.seed, phase, step, round_])
         out = []
-        for round_ in range(100):
+        for attempt in range(100):
             out += [p for p in self.task.sample(rng, 2 * num) if p.prompt not in self._held_out]
             if len(out) >= num:
                 return out[:num]
@@ -81,7 +81,7 @@ class _Problems:
                 break
         raise ValueError(
             f"config.eval.num_problems={len(self.eval)} holds out {len(self._held_out)} distinct "
-            f"prompts, (almost) all the task has: {round_ + 1} rounds of training draws found "
+            f"prompts, (almost) all the task has: {attempt + 1} rounds of training draws found "
             f"{len(out)} of the {num} problems needed; lower eval.num_problems")
 
 
@@ -450,7 +450,7 @@ def _runner_for(config) -> _Runner:
         for part in path[:-1]:
             node = node.get(part, {})
         node.pop(path[-1], None)
-    key = (repr(sorted(_flat_items(key_dict))), jax.device_count())
+    key = (repr(sorted(training.flatten_config(key_dict).items())), jax.device_count())
     if key not in _RUNNERS:
         if len(_RUNNERS) >= _MAX_RUNNERS:
             _RUNNERS.pop(next(iter(_RUNNERS)))
@@ -460,14 +460,6 @@ def _runner_for(config) -> _Runner:
     runner.config = config
     runner.reseed(config.seed)
     return runner
-
-
-def _flat_items(d, prefix=""):
-    for k, v in d.items():
-        if isinstance(v, dict):
-            yield from _flat_items(v, f"{prefix}{k}.")
-        else:
-            yield f"{prefix}{k}", repr(v)
 
 
 _SFT_CACHE: dict = {}
@@ -485,8 +477,9 @@ def _cached_sft(runner: _Runner, *, log_fn):
                                             "max_prompt_length", "max_new_tokens", "sft",
                                             "mesh")}
     parts["eval"] = (c.eval.seed, c.eval.num_problems)
-    key = (repr(sorted(_flat_items({k: (v.to_dict() if hasattr(v, "to_dict") else v)
-                                    for k, v in parts.items()}))), jax.device_count())
+    key = (repr(sorted(training.flatten_config({k: (v.to_dict() if hasattr(v, "to_dict") else v)
+                                                for k, v in parts.items()}).items())),
+           jax.device_count())
     if key not in _SFT_CACHE:
         logged = []
 

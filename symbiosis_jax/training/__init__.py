@@ -8,7 +8,7 @@ Public names:
   ``close()``; ``ProgressBar(total, *, keys, initial)``; ``read_jsonl(path)`` (metrics.py).
 * ``Checkpointer(directory, *, max_to_keep=3)`` with ``save(step, state, metadata)``,
   ``latest_step()``, ``restore(step=None, target=None) -> (state, metadata)``, ``read_metadata(step)``;
-  ``check_resume_config``, ``key_to_json``/``key_from_json`` (checkpoint.py).
+  ``check_resume_config``, ``flatten_config``, ``key_to_json``/``key_from_json`` (checkpoint.py).
 * ``Registry(kind)`` with ``register(name[, obj])``, ``get(name)``, ``names()`` (registry.py).
 * ``plot_metrics(jsonl_path, keys, out_png, *, title=None)`` (plots.py).
 * ``make_key(seed)``, ``step_key(key, step)``, ``stream_key(key, name)`` (rng.py).
@@ -32,6 +32,7 @@ _EXPORTS = {
     "to_python_scalars": "metrics",
     "Checkpointer": "checkpoint",
     "check_resume_config": "checkpoint",
+    "flatten_config": "checkpoint",
     "key_to_json": "checkpoint",
     "key_from_json": "checkpoint",
     "Registry": "registry",

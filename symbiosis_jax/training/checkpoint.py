@@ -29,7 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
-__all__ = ["Checkpointer", "check_resume_config", "key_to_json", "key_from_json", "to_jsonable"]
+__all__ = ["Checkpointer", "check_resume_config", "flatten_config", "key_to_json", "key_from_json",
+           "to_jsonable"]
 
 _TYPED_KEYS = "__typed_prng_keys__"
 
@@ -134,11 +135,12 @@ def to_jsonable(x: Any) -> Any:
     raise ValueError(f"metadata value {x!r} of type {type(x).__name__} is not JSON-able.")
 
 
-def _flat_config(d: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+def flatten_config(d: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """``{"a.b": repr(value)}`` for every leaf of a nested mapping (a config's ``to_dict()``)."""
     out = {}
     for k, v in d.items():
         if isinstance(v, Mapping):
-            out.update(_flat_config(v, f"{prefix}{k}."))
+            out.update(flatten_config(v, f"{prefix}{k}."))
         else:
             out[f"{prefix}{k}"] = repr(v)
     return out
@@ -159,8 +161,8 @@ def check_resume_config(config: Any, saved: Mapping[str, Any] | None, directory:
     """
     if saved is None:
         return
-    now = _flat_config(to_jsonable(config.to_dict()))
-    before = _flat_config(saved)
+    now = flatten_config(to_jsonable(config.to_dict()))
+    before = flatten_config(saved)
 
     def allowed(k):
         return any(k == m or (m.endswith(".") and k.startswith(m)) for m in may_change)
