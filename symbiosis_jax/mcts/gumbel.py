@@ -20,9 +20,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from symbiosis_jax.mcts import peraction
 from symbiosis_jax.mcts.env import GameEnv
+from symbiosis_jax.mcts.peraction import PerAction
 from symbiosis_jax.mcts.qtransforms import (
     NodeStats,
+    apply_qtransform,
+    as_per_action,
     completed_q_and_total_visits,
     qtransform_completed_by_mix_value,
     sum_and_max,
@@ -80,7 +84,7 @@ def considered_scores(
     """g + logits + sigma(q) for actions with exactly `considered_visit` visits, else -inf.
 
     Args:
-        considered_visit: int32[..., 1] or broadcastable.
+        considered_visit: int32[..., 1].
         gumbel, prior_logits, sigma_q: float32[..., A].
         visit_counts: int32[..., A].
 
@@ -88,35 +92,49 @@ def considered_scores(
         float32[..., A].
     """
     logits = prior_logits - jnp.max(prior_logits, axis=-1, keepdims=True)
-    return _considered_scores(considered_visit, gumbel + logits, sigma_q, visit_counts)
+    return _considered_scores(
+        considered_visit[..., 0],
+        PerAction.from_array(gumbel + logits),
+        PerAction.from_array(sigma_q),
+        PerAction.from_array(visit_counts),
+    ).to_array()
 
 
 def _considered_scores(
-    considered_visit: jax.Array, gumbel_logits: jax.Array, sigma_q: jax.Array, visit_counts: jax.Array
-) -> jax.Array:
-    """`considered_scores` given g + logits (constant during a search, computed once)."""
-    penalty = jnp.where(visit_counts == considered_visit, 0.0, -jnp.inf)
-    return jnp.maximum(-1e9, gumbel_logits + sigma_q) + penalty
+    considered_visit: jax.Array, gumbel_logits: PerAction, sigma_q: PerAction, visit_counts: PerAction
+) -> PerAction:
+    """`considered_scores` given g + logits (constant during a search, computed once).
+
+    `considered_visit` has the batch shape [...], the others are `PerAction`.
+    """
+    penalty = peraction.where(visit_counts == considered_visit, 0.0, -jnp.inf)
+    return peraction.maximum(-1e9, gumbel_logits + sigma_q) + penalty
 
 
 def gumbel_interior_scores(
     node: NodeStats, *, qtransform_fn: Callable[[NodeStats], jax.Array]
-) -> jax.Array:
+):
     """pi'(a) - N(a) / (1 + sum N): its argmax makes visits follow pi'.
 
+    Args:
+        node: one node's (or a batch's) statistics, per-action fields as
+            arrays [..., A] or `PerAction`.
+        qtransform_fn: sigma.
+
     Returns:
-        float32[A].
+        float32[..., A], or `PerAction` like the node's fields.
     """
-    sigma_q, total = _sigma_and_total_visits(node, qtransform_fn)
-    improved = jax.nn.softmax(node.prior_logits + sigma_q)
-    visits = node.children_visits
-    return improved - visits / (1 + total[..., None])
+    p = as_per_action(node)
+    sigma_q, total = _sigma_and_total_visits(p, qtransform_fn)
+    improved = peraction.softmax(p.prior_logits + sigma_q)
+    scores = improved - p.children_visits / (1 + total)
+    return scores if p is node else scores.to_array()
 
 
 def _sigma_and_total_visits(
     node: NodeStats, qtransform_fn: Callable[[NodeStats], jax.Array]
-) -> tuple[jax.Array, jax.Array]:
-    """`qtransform_fn(node)` and `sum(node.children_visits)`.
+) -> tuple[PerAction, jax.Array]:
+    """`qtransform_fn(node)` and `sum(node.children_visits)` (node with `PerAction` fields).
 
     For the default completed-Q transform (or a keyword `partial` of it) both
     come from `completed_q_and_total_visits`, which shares the visit reduction.
@@ -126,7 +144,7 @@ def _sigma_and_total_visits(
         fn, kwargs = fn.func, fn.keywords
     if fn is qtransform_completed_by_mix_value:
         return completed_q_and_total_visits(node, **kwargs)
-    return qtransform_fn(node), sum_and_max(node.children_visits)[0]
+    return apply_qtransform(qtransform_fn, node), sum_and_max(node.children_visits)[0]
 
 
 def gumbel_search(
@@ -194,11 +212,12 @@ def gumbel_search(
     root_logits = root.prior_logits - jnp.max(root.prior_logits, axis=-1, keepdims=True)
     gumbel_logits = gumbel + root_logits
 
-    def root_score_fn(root: NodeStats, sim: jax.Array) -> jax.Array:
-        considered_visit = jax.lax.dynamic_slice_in_dim(schedule, sim, 1, axis=1)
-        sigma_q = jax.vmap(qtransform_fn)(root)
+    def root_score_fn(root: NodeStats, sim: jax.Array) -> PerAction:
+        considered_visit = jax.lax.dynamic_slice_in_dim(schedule, sim, 1, axis=1)[:, 0]
+        sigma_q = apply_qtransform(qtransform_fn, root)
+        visits = root.children_visits - PerAction.from_array(start_visits)
         return _considered_scores(
-            considered_visit, gumbel_logits, sigma_q, root.children_visits - start_visits
+            considered_visit, PerAction.from_array(gumbel_logits), sigma_q, visits
         )
 
     tree = run_simulations(

@@ -22,6 +22,8 @@ import jax.numpy as jnp
 from symbiosis_jax.mcts.env import GameEnv
 from symbiosis_jax.mcts.qtransforms import (
     NodeStats,
+    apply_qtransform,
+    as_per_action,
     prior_probs,
     qtransform_by_parent_and_siblings,
 )
@@ -44,15 +46,20 @@ def puct_scores(
     pb_c_base: float,
     qtransform_fn: Callable[[NodeStats], jax.Array],
 ) -> jax.Array:
-    """PUCT score of each action of one node (illegal actions are masked by the caller).
+    """PUCT score of each action of a node (illegal actions are masked by the caller).
+
+    Args:
+        node: one node's (or a batch's) statistics, per-action fields as
+            arrays [..., A] or `PerAction`.
 
     Returns:
-        float32[A].
+        float32[..., A], or `PerAction` like the node's fields.
     """
-    pb_c = pb_c_init + jnp.log((node.visits + pb_c_base + 1.0) / pb_c_base)
-    prior = prior_probs(node)
-    policy_score = jnp.sqrt(node.visits) * pb_c * prior / (node.children_visits + 1)
-    return qtransform_fn(node) + policy_score
+    p = as_per_action(node)
+    pb_c = pb_c_init + jnp.log((p.visits + pb_c_base + 1.0) / pb_c_base)
+    policy_score = jnp.sqrt(p.visits) * pb_c * prior_probs(p) / (p.children_visits + 1)
+    scores = apply_qtransform(qtransform_fn, p) + policy_score
+    return scores if p is node else scores.to_array()
 
 
 def add_root_noise(
@@ -199,7 +206,7 @@ def puct_search(
     tree = run_simulations(
         params, search_key, tree,
         env=env, evaluate_fn=evaluate_fn,
-        root_score_fn=lambda root, sim: jax.vmap(score_fn)(root),
+        root_score_fn=lambda root, sim: score_fn(root),
         interior_score_fn=score_fn,
         num_simulations=num_simulations, max_depth=max_depth,
     )

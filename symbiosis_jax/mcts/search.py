@@ -4,8 +4,8 @@ One simulation walks from the root to an edge that has no node yet (or to a
 terminal node, or to the depth limit), steps the environment once along that
 edge, evaluates the new state, stores it as a node and backs its value up the
 path. All simulations run in one `lax.fori_loop`. Tree reads and writes are
-written at batch level, indexing `[batch, node]` (the descent scores each
-game's node row with a per-game function `vmap`ped over games), so every write
+written at batch level, indexing `[batch, node]` (the descent scores every
+game's node at once, its per-action statistics as `PerAction` columns), so every write
 is an in-place scatter of B elements, or with one game a plain dynamic update
 slice: one simulation costs the same however many came before it. No
 per-simulation random numbers are drawn: ties go to the lowest action index.
@@ -24,18 +24,20 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from symbiosis_jax.mcts import peraction
 from symbiosis_jax.mcts.env import GameEnv
 from symbiosis_jax.mcts.packing import pack_states, unpack_states
-from symbiosis_jax.mcts.qtransforms import NodeStats
+from symbiosis_jax.mcts.peraction import PerAction
+from symbiosis_jax.mcts.qtransforms import NodeStats, as_per_action
 from symbiosis_jax.mcts.tree import ROOT, UNVISITED, Tree, empty_tree
 
 Params = Any
 # evaluate_fn(params, key, states) -> (prior_logits [B, A], value [B]) for the player to move.
 EvaluateFn = Callable[[Params, jax.Array, Any], tuple[jax.Array, jax.Array]]
-# root_score_fn(root: NodeStats with a leading B axis, sim: int32[]) -> float32[B, A].
-RootScoreFn = Callable[[NodeStats, jax.Array], jax.Array]
-# interior_score_fn(node: NodeStats of one node) -> float32[A].
-InteriorScoreFn = Callable[[NodeStats], jax.Array]
+# root_score_fn(root: NodeStats [B] with PerAction fields, sim: int32[]) -> PerAction [B].
+RootScoreFn = Callable[[NodeStats, jax.Array], PerAction]
+# interior_score_fn(node: NodeStats [B] with PerAction fields) -> PerAction [B].
+InteriorScoreFn = Callable[[NodeStats], PerAction]
 
 
 @struct.dataclass
@@ -264,8 +266,8 @@ def _descend(
     def step(carry: tuple[Tree, _Descent, jax.Array]) -> tuple[Tree, _Descent, jax.Array]:
         tree, d, active = carry
         node = jnp.where(active, d.child, d.node)
-        stats = _batch_node_stats(tree, node)
-        action = masked_argmax(jax.vmap(interior_score_fn)(stats), stats.legal_action_mask)
+        stats = as_per_action(_batch_node_stats(tree, node))
+        action = peraction.masked_argmax(interior_score_fn(stats), stats.legal_action_mask)
         action = jnp.where(active, action, d.action)
         moved = _Descent(node, action, _get(tree.children_index, node, action), d.depth + active)
         return tree, moved, jnp.logical_and(active, keep_going(tree, moved))
@@ -349,8 +351,8 @@ def _simulate(
     """One simulation for every game in the batch."""
     batch_size, num_nodes = tree.raw_values.shape
     drop = num_nodes  # an out-of-range node index: writes to it are dropped
-    root = root_stats(tree)
-    root_action = masked_argmax(root_score_fn(root, sim), root.legal_action_mask)
+    root = as_per_action(root_stats(tree))
+    root_action = peraction.masked_argmax(root_score_fn(root, sim), root.legal_action_mask)
     tree, d = _descend(tree, root_action, interior_score_fn=interior_score_fn, max_depth=max_depth)
     valid = ~tree.terminal[:, ROOT]
     expand = jnp.logical_and(valid, d.child == UNVISITED)
@@ -438,7 +440,7 @@ def _backup(tree: Tree, node: jax.Array, value: jax.Array, active: jax.Array) ->
         reward = _get(t.rewards, node)
         discount = _get(t.discounts, node)
         edge_stats = _get(t.edge_visit_value, parent, action)
-        edge_visits, edge_q = edge_stats[:, 0], edge_stats[:, 1]
+        edge_visits = edge_stats[:, 0]
         t = t.replace(
             node_visit_value=_set(
                 t.node_visit_value,
@@ -481,8 +483,9 @@ def run_simulations(
         tree: trees with their roots in use.
         env: the game.
         evaluate_fn: `(params, key, states) -> (prior_logits [B, A], value [B])`.
-        root_score_fn: scores the root's actions, `(NodeStats [B, ...], sim) -> [B, A]`.
-        interior_score_fn: scores one interior node's actions, `NodeStats -> [A]`.
+        root_score_fn: scores the roots' actions, `(NodeStats [B], sim) -> PerAction [B]`
+            (the stats' per-action fields are `PerAction` values).
+        interior_score_fn: scores a node of every game, `NodeStats [B] -> PerAction [B]`.
         num_simulations: static number of simulations.
         max_depth: static limit on edges from the root, or None.
 

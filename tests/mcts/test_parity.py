@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from symbiosis_jax import mcts
-from symbiosis_jax.mcts import mctx_compat
+from symbiosis_jax.mcts import mctx_compat, peraction
 
 NUM_POSITIONS = 100
 NUM_SIMULATIONS = 32
@@ -28,6 +28,25 @@ NUM_SIMULATIONS = 32
 
 _MAX_MOVES = {"tic_tac_toe": 7, "connect_four": 30}
 _CACHE = {}
+
+# Selection scores nodes with A <= peraction.UNROLL_MAX actions column by
+# column and wider ones (othello, go) as one stacked array; "stacked" runs the
+# latter layout on these games by lowering the threshold.
+GAMES_AND_LAYOUTS = [
+    ("tic_tac_toe", "columns"),
+    ("connect_four", "columns"),
+    ("connect_four", "stacked"),
+    pytest.param("tic_tac_toe", "stacked", marks=pytest.mark.slow),
+]
+
+
+@pytest.fixture
+def use_layout(monkeypatch):
+    def use(layout):
+        if layout == "stacked":
+            monkeypatch.setattr(peraction, "UNROLL_MAX", 0)
+
+    return use
 
 
 def _setup(game, random_positions, make_linear_net):
@@ -44,11 +63,14 @@ def _setup(game, random_positions, make_linear_net):
     return _CACHE[game]
 
 
-@pytest.mark.parametrize("game", ["tic_tac_toe", "connect_four"])
+@pytest.mark.parametrize("game, layout", GAMES_AND_LAYOUTS)
 @pytest.mark.parametrize(
     "dirichlet_fraction", [0.0, pytest.param(0.25, marks=pytest.mark.slow)]
 )
-def test_puct_matches_mctx_muzero_policy(game, dirichlet_fraction, random_positions, make_linear_net):
+def test_puct_matches_mctx_muzero_policy(
+    game, layout, dirichlet_fraction, random_positions, make_linear_net, use_layout
+):
+    use_layout(layout)
     env, states, params, evaluate_fn, root, invalid, recurrent_fn = _setup(
         game, random_positions, make_linear_net
     )
@@ -77,11 +99,12 @@ def test_puct_matches_mctx_muzero_policy(game, dirichlet_fraction, random_positi
     )
 
 
-@pytest.mark.parametrize("game", ["tic_tac_toe", "connect_four"])
+@pytest.mark.parametrize("game, layout", GAMES_AND_LAYOUTS)
 @pytest.mark.parametrize("gumbel_scale", [0.0, pytest.param(1.0, marks=pytest.mark.slow)])
 def test_gumbel_matches_mctx_gumbel_muzero_policy(
-    game, gumbel_scale, random_positions, make_linear_net
+    game, layout, gumbel_scale, random_positions, make_linear_net, use_layout
 ):
+    use_layout(layout)
     env, states, params, evaluate_fn, root, invalid, recurrent_fn = _setup(
         game, random_positions, make_linear_net
     )
