@@ -27,6 +27,7 @@ from symbiosis_jax.mcts.qtransforms import (
     NodeStats,
     apply_qtransform,
     as_per_action,
+    like_node,
     completed_q_and_total_visits,
     qtransform_completed_by_mix_value,
     sum_and_max,
@@ -128,7 +129,7 @@ def gumbel_interior_scores(
     sigma_q, total = _sigma_and_total_visits(p, qtransform_fn)
     improved = peraction.softmax(p.prior_logits + sigma_q)
     scores = improved - p.children_visits / (1 + total)
-    return scores if p is node else scores.to_array()
+    return like_node(node, scores)
 
 
 def _sigma_and_total_visits(

@@ -24,6 +24,7 @@ from symbiosis_jax.mcts.qtransforms import (
     NodeStats,
     apply_qtransform,
     as_per_action,
+    like_node,
     prior_probs,
     qtransform_by_parent_and_siblings,
 )
@@ -45,7 +46,7 @@ def puct_scores(
     pb_c_init: float,
     pb_c_base: float,
     qtransform_fn: Callable[[NodeStats], jax.Array],
-) -> jax.Array:
+):
     """PUCT score of each action of a node (illegal actions are masked by the caller).
 
     Args:
@@ -59,7 +60,7 @@ def puct_scores(
     pb_c = pb_c_init + jnp.log((p.visits + pb_c_base + 1.0) / pb_c_base)
     policy_score = jnp.sqrt(p.visits) * pb_c * prior_probs(p) / (p.children_visits + 1)
     scores = apply_qtransform(qtransform_fn, p) + policy_score
-    return scores if p is node else scores.to_array()
+    return like_node(node, scores)
 
 
 def add_root_noise(

@@ -70,7 +70,7 @@ def as_per_action(node: NodeStats) -> NodeStats:
     })
 
 
-def _like(node: NodeStats, x: PerAction):
+def like_node(node: NodeStats, x: PerAction):
     """`x` in the form of `node`'s per-action fields: `PerAction`, or an array [..., A]."""
     return x if isinstance(node.prior_logits, PerAction) else x.to_array()
 
@@ -177,7 +177,7 @@ def qtransform_by_parent_and_siblings(node: NodeStats, *, epsilon: float = 1e-8)
     low = jnp.minimum(p.value, low)
     high = jnp.maximum(p.value, high)
     completed = peraction.where(visited, p.qvalues, low)
-    return _like(node, (completed - low) / jnp.maximum(high - low, epsilon))
+    return like_node(node, (completed - low) / jnp.maximum(high - low, epsilon))
 
 
 @_per_action_transform
@@ -192,7 +192,7 @@ def qtransform_by_min_max(node: NodeStats, *, min_value: float = -1.0, max_value
     """
     p = as_per_action(node)
     score = peraction.where(p.children_visits > 0, p.qvalues, min_value)
-    return _like(node, (score - min_value) / (max_value - min_value))
+    return like_node(node, (score - min_value) / (max_value - min_value))
 
 
 def _mixed_value(node: NodeStats, num_visits: jax.Array) -> jax.Array:
@@ -235,7 +235,7 @@ def completed_q_and_total_visits(
         low, high = min_and_max(completed)
         completed = (completed - low) / jnp.maximum(high - low, epsilon)
     visit_scale = maxvisit_init + max_visits
-    return _like(node, visit_scale * value_scale * completed), num_visits
+    return like_node(node, visit_scale * value_scale * completed), num_visits
 
 
 @_per_action_transform
