@@ -29,7 +29,18 @@ from symbiosis_jax.mcts.env import GameEnv
 from symbiosis_jax.mcts.packing import pack_states, unpack_states
 from symbiosis_jax.mcts.peraction import PerAction
 from symbiosis_jax.mcts.qtransforms import NodeStats, as_per_action
-from symbiosis_jax.mcts.tree import ROOT, UNVISITED, Tree, empty_tree
+from symbiosis_jax.mcts.tree import (
+    ACTION,
+    DISCOUNT,
+    PARENT,
+    RAW_VALUE,
+    REWARD,
+    ROOT,
+    UNVISITED,
+    Tree,
+    empty_tree,
+    node_info_row,
+)
 
 Params = Any
 # evaluate_fn(params, key, states) -> (prior_logits [B, A], value [B]) for the player to move.
@@ -81,7 +92,7 @@ def node_stats(tree: Tree, node: jax.Array) -> NodeStats:
     """Statistics of one node of one game (tree leaves without the B axis)."""
     return _stats(
         tree.node_visit_value[node],
-        tree.raw_values[node],
+        tree.node_info[node, RAW_VALUE],
         tree.edge_prior[node],
         tree.edge_visit_value[node],
     )
@@ -91,7 +102,7 @@ def _batch_node_stats(tree: Tree, node: jax.Array) -> NodeStats:
     """Statistics of node `node[b]` of every game b, each field with a leading B axis."""
     return _stats(
         _get(tree.node_visit_value, node),
-        _get(tree.raw_values, node),
+        _get(tree.node_info, node)[:, RAW_VALUE],
         _get(tree.edge_prior, node),
         _get(tree.edge_visit_value, node),
     )
@@ -204,7 +215,7 @@ def init_root(
         node_visit_value=fresh.node_visit_value.at[:, ROOT].set(
             jnp.stack([jnp.ones_like(value), value], axis=-1)
         ),
-        raw_values=fresh.raw_values.at[:, ROOT].set(value),
+        node_info=fresh.node_info.at[:, ROOT, RAW_VALUE].set(value),
         terminal=fresh.terminal.at[:, ROOT].set(terminal),
         edge_prior=fresh.edge_prior.at[:, ROOT].set(edge_prior_row(logits, legal)),
         packed_states=fresh.packed_states.replace(
@@ -349,7 +360,7 @@ def _simulate(
     max_depth: int | None,
 ) -> Tree:
     """One simulation for every game in the batch."""
-    batch_size, num_nodes = tree.raw_values.shape
+    batch_size, num_nodes = tree.batch_size, tree.num_nodes
     drop = num_nodes  # an out-of-range node index: writes to it are dropped
     root = as_per_action(root_stats(tree))
     root_action = peraction.masked_argmax(root_score_fn(root, sim), root.legal_action_mask)
@@ -381,11 +392,10 @@ def _simulate(
         return _set(x, v, index)
 
     tree = tree.replace(
-        raw_values=put(tree.raw_values, new, value),
-        parents=put(tree.parents, new, d.node),
-        action_from_parent=put(tree.action_from_parent, new, d.action),
-        rewards=put(tree.rewards, new, step_reward),
-        discounts=put(tree.discounts, new, step_discount),
+        node_info=put(tree.node_info, new, node_info_row(
+            raw_value=value, reward=step_reward, discount=step_discount,
+            parent=d.node, action=d.action,
+        )),
         terminal=put(tree.terminal, new, terminal),
         edge_prior=put(tree.edge_prior, new, edge_prior_row(logits, legal)),
         packed_states=tree.packed_states.replace(
@@ -407,8 +417,9 @@ def _simulate(
     leaf_value = jnp.where(expand, value, jnp.where(_get(tree.terminal, safe_leaf), 0.0, leaf_old))
     leaf_new = (leaf_old * leaf_visits + leaf_value) / (leaf_visits + 1)
     is_stored = leaf < num_nodes
-    reward = jnp.where(expand, step_reward, _get(tree.rewards, safe_leaf))
-    discount = jnp.where(expand, step_discount, _get(tree.discounts, safe_leaf))
+    leaf_info = _get(tree.node_info, safe_leaf)
+    reward = jnp.where(expand, step_reward, leaf_info[:, REWARD])
+    discount = jnp.where(expand, step_discount, leaf_info[:, DISCOUNT])
     edge_stats = _get(tree.edge_visit_value, d.node, d.action)
     edge_visits, edge_q = edge_stats[:, 0], edge_stats[:, 1]
     g = reward + discount * leaf_value
@@ -435,10 +446,10 @@ def _backup(tree: Tree, node: jax.Array, value: jax.Array, active: jax.Array) ->
         visits, old = node_stats[:, 0], node_stats[:, 1]
         mean = (old * visits + value) / (visits + 1)
         up = jnp.logical_and(active, node != ROOT)
-        parent = jnp.where(up, _get(t.parents, node), ROOT)
-        action = jnp.where(up, _get(t.action_from_parent, node), 0)
-        reward = _get(t.rewards, node)
-        discount = _get(t.discounts, node)
+        info = _get(t.node_info, node)  # parent, action, reward, discount in one read
+        parent = jnp.where(up, info[:, PARENT].astype(jnp.int32), ROOT)
+        action = jnp.where(up, info[:, ACTION].astype(jnp.int32), 0)
+        reward, discount = info[:, REWARD], info[:, DISCOUNT]
         edge_stats = _get(t.edge_visit_value, parent, action)
         edge_visits = edge_stats[:, 0]
         t = t.replace(

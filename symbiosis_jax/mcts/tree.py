@@ -23,6 +23,10 @@ ROOT = 0
 UNVISITED = -1
 NO_PARENT = -1
 
+# Columns of `Tree.node_info`: what a node keeps from its creation on, in one
+# row, so that a new node is one write and a backup step reads it with one read.
+RAW_VALUE, REWARD, DISCOUNT, PARENT, ACTION = range(5)
+
 
 @struct.dataclass
 class Tree:
@@ -32,11 +36,15 @@ class Tree:
         node_visit_value: float32[B, N, 2], per node its visit count (1 on
             creation) and its mean value (of the raw value and the backed-up
             values); read them as `node_visits` and `node_values`.
-        raw_values: float32[B, N], the evaluator's value at creation.
-        parents: int32[B, N], parent index, -1 for the root and empty slots.
-        action_from_parent: int32[B, N], the action leading to the node, -1 at the root.
-        rewards: float32[B, N], reward of the edge into the node, for the player who moved.
-        discounts: float32[B, N], -1, or 0 when the node is terminal.
+        node_info: float32[B, N, 5], what a node keeps from its creation on:
+            the evaluator's value, the reward of the edge into the node (for
+            the player who moved), the discount (-1, or 0 when the node is
+            terminal), the parent's index (-1 for the root and empty slots)
+            and the action leading to the node (-1 at the root); the indices
+            are stored exactly (|i| < 2^24). Read them as `raw_values`,
+            `rewards`, `discounts`, `parents` and `action_from_parent`. Unlike
+            the visit statistics they are never updated by a backup, so one
+            array holds them all without XLA copying it around the loops.
         terminal: bool[B, N], the node's state is terminal.
         children_index: int32[B, N, A], child node index, -1 when not expanded.
         edge_prior: float32[B, N, A, 3], per edge its prior logit (illegal
@@ -56,11 +64,7 @@ class Tree:
     """
 
     node_visit_value: jax.Array
-    raw_values: jax.Array
-    parents: jax.Array
-    action_from_parent: jax.Array
-    rewards: jax.Array
-    discounts: jax.Array
+    node_info: jax.Array
     terminal: jax.Array
     children_index: jax.Array
     edge_prior: jax.Array
@@ -70,11 +74,36 @@ class Tree:
 
     @property
     def batch_size(self) -> int:
-        return self.raw_values.shape[0]
+        return self.node_info.shape[0]
 
     @property
     def num_nodes(self) -> int:
-        return self.raw_values.shape[1]
+        return self.node_info.shape[1]
+
+    @property
+    def raw_values(self) -> jax.Array:
+        """float32[B, N], the evaluator's value at creation."""
+        return self.node_info[..., RAW_VALUE]
+
+    @property
+    def rewards(self) -> jax.Array:
+        """float32[B, N], reward of the edge into the node, for the player who moved."""
+        return self.node_info[..., REWARD]
+
+    @property
+    def discounts(self) -> jax.Array:
+        """float32[B, N], -1, or 0 when the node is terminal."""
+        return self.node_info[..., DISCOUNT]
+
+    @property
+    def parents(self) -> jax.Array:
+        """int32[B, N], parent index, -1 for the root and empty slots."""
+        return self.node_info[..., PARENT].astype(jnp.int32)
+
+    @property
+    def action_from_parent(self) -> jax.Array:
+        """int32[B, N], the action leading to the node, -1 at the root."""
+        return self.node_info[..., ACTION].astype(jnp.int32)
 
     @property
     def node_visits(self) -> jax.Array:
@@ -147,11 +176,10 @@ def empty_tree(states_b, *, num_nodes: int, num_actions: int) -> Tree:
     bn, bna = (batch_size, num_nodes), (batch_size, num_nodes, num_actions)
     return Tree(
         node_visit_value=jnp.zeros(bn + (2,), jnp.float32),
-        raw_values=jnp.zeros(bn, jnp.float32),
-        parents=jnp.full(bn, NO_PARENT, jnp.int32),
-        action_from_parent=jnp.full(bn, NO_PARENT, jnp.int32),
-        rewards=jnp.zeros(bn, jnp.float32),
-        discounts=jnp.zeros(bn, jnp.float32),
+        node_info=node_info_row(
+            raw_value=jnp.zeros(bn), reward=jnp.zeros(bn), discount=jnp.zeros(bn),
+            parent=jnp.full(bn, NO_PARENT), action=jnp.full(bn, NO_PARENT),
+        ),
         terminal=jnp.zeros(bn, jnp.bool_),
         children_index=jnp.full(bna, UNVISITED, jnp.int32),
         edge_prior=jnp.zeros(bna + (3,), jnp.float32),
@@ -159,6 +187,12 @@ def empty_tree(states_b, *, num_nodes: int, num_actions: int) -> Tree:
         packed_states=_empty_states(states_b, num_nodes),
         num_used=jnp.zeros((batch_size,), jnp.int32),
     )
+
+
+def node_info_row(*, raw_value, reward, discount, parent, action) -> jax.Array:
+    """`Tree.node_info` rows from per-node arrays of one shape [...]: float32[..., 5]."""
+    columns = (raw_value, reward, discount, parent, action)
+    return jnp.stack([jnp.asarray(c).astype(jnp.float32) for c in columns], axis=-1)
 
 
 def _empty_states(states_b, num_nodes: int) -> PackedStates:
@@ -190,7 +224,7 @@ def _subtree_mask(parents_n: jax.Array, child: jax.Array) -> jax.Array:
 
 def _reuse_one(tree: Tree, action: jax.Array, keep: jax.Array) -> Tree:
     """`reuse_subtree` for one game (a `Tree` whose leaves lack the B axis)."""
-    num_nodes = tree.raw_values.shape[0]
+    num_nodes = tree.node_info.shape[0]
     child = tree.children_index[ROOT, action]
     child = jnp.where(jnp.logical_and(keep, tree.num_used > 0), child, UNVISITED)
     inside = _subtree_mask(tree.parents, child)
@@ -211,16 +245,15 @@ def _reuse_one(tree: Tree, action: jax.Array, keep: jax.Array) -> Tree:
     def remap(index):
         return jnp.where(index >= 0, new_index[jnp.maximum(index, 0)], index)
 
-    parents = jnp.where(used, remap(move(tree.parents, NO_PARENT)), NO_PARENT)
-    parents = parents.at[ROOT].set(NO_PARENT)
-    action_from_parent = move(tree.action_from_parent, NO_PARENT).at[ROOT].set(NO_PARENT)
+    info = move(tree.node_info, 0)
+    parents = jnp.where(used, remap(info[:, PARENT].astype(jnp.int32)), NO_PARENT)
+    actions = jnp.where(used, info[:, ACTION], NO_PARENT)
+    info = info.at[:, PARENT].set(parents).at[:, ACTION].set(actions)
+    # The new root has no parent and no edge into it.
+    info = info.at[ROOT, REWARD:].set(jnp.array([0.0, 0.0, NO_PARENT, NO_PARENT], jnp.float32))
     return Tree(
         node_visit_value=move(tree.node_visit_value, 0),
-        raw_values=move(tree.raw_values, 0),
-        parents=parents,
-        action_from_parent=action_from_parent,
-        rewards=move(tree.rewards, 0).at[ROOT].set(0.0),
-        discounts=move(tree.discounts, 0).at[ROOT].set(0.0),
+        node_info=info,
         terminal=move(tree.terminal, False),
         children_index=jnp.where(used_a, remap(move(tree.children_index, UNVISITED)), UNVISITED),
         edge_prior=move(tree.edge_prior, 0),
