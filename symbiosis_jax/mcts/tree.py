@@ -248,7 +248,7 @@ def _reuse_one(tree: Tree, action: jax.Array, keep: jax.Array) -> Tree:
     info = move(tree.node_info, 0)
     parents = jnp.where(used, remap(info[:, PARENT].astype(jnp.int32)), NO_PARENT)
     actions = jnp.where(used, info[:, ACTION], NO_PARENT)
-    info = info.at[:, PARENT].set(parents).at[:, ACTION].set(actions)
+    info = info.at[:, PARENT].set(parents.astype(jnp.float32)).at[:, ACTION].set(actions)
     # The new root has no parent and no edge into it.
     info = info.at[ROOT, REWARD:].set(jnp.array([0.0, 0.0, NO_PARENT, NO_PARENT], jnp.float32))
     return Tree(
