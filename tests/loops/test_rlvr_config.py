@@ -106,11 +106,17 @@ def test_held_out_set_covering_the_task_is_a_value_error():
         rlvr._Problems(task, seed=0, eval_seed=1, num_eval=5000)  # noqa: SLF001
 
 
-def test_group_size_one_is_fine_without_std():
+def test_group_size_one_is_an_error_without_std_too():
+    # Dr. GRPO does not divide by the std, but its advantage is still the reward minus the
+    # group's mean: one sample per prompt would make every advantage 0 (was accepted silently).
     config = _config("dr_grpo")
     config.rl.group_size = 1
     config.rl.num_prompts = 16
-    rlvr.validate_config(config)   # Dr. GRPO does not divide by the std
+    with pytest.raises(ValueError, match=r"config.rl.group_size=1 must be >= 2: advantages are "
+                                         r"relative to the group's mean reward"):
+        rlvr.validate_config(config)
+    config.rl.group_size = 2
+    rlvr.validate_config(config)
 
 
 def test_unknown_variant():
