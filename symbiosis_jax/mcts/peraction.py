@@ -111,53 +111,28 @@ class PerAction:
             return self._new(fn(o, p) for p, o in zip(self.parts, others))
         return self._new(fn(p, o) for p, o in zip(self.parts, others))
 
-    def __add__(self, other):
-        return self._binary(jnp.add, other)
-
-    def __radd__(self, other):
-        return self._binary(jnp.add, other, reverse=True)
-
-    def __sub__(self, other):
-        return self._binary(jnp.subtract, other)
-
-    def __rsub__(self, other):
-        return self._binary(jnp.subtract, other, reverse=True)
-
-    def __mul__(self, other):
-        return self._binary(jnp.multiply, other)
-
-    def __rmul__(self, other):
-        return self._binary(jnp.multiply, other, reverse=True)
-
-    def __truediv__(self, other):
-        return self._binary(jnp.true_divide, other)
-
-    def __rtruediv__(self, other):
-        return self._binary(jnp.true_divide, other, reverse=True)
-
-    def __gt__(self, other):
-        return self._binary(jnp.greater, other)
-
-    def __ge__(self, other):
-        return self._binary(jnp.greater_equal, other)
-
-    def __lt__(self, other):
-        return self._binary(jnp.less, other)
-
-    def __le__(self, other):
-        return self._binary(jnp.less_equal, other)
-
-    def __eq__(self, other):  # type: ignore[override]
-        return self._binary(jnp.equal, other)
-
-    def __and__(self, other):
-        return self._binary(jnp.logical_and, other)
-
     def __neg__(self):
         return self._new(-p for p in self.parts)
 
     def __invert__(self):
         return self._new(~p for p in self.parts)
+
+
+def _operator(fn: Callable, reverse: bool = False):
+    return lambda self, other: self._binary(fn, other, reverse)
+
+
+for _name, _fn in (
+    ("add", jnp.add), ("sub", jnp.subtract), ("mul", jnp.multiply), ("truediv", jnp.true_divide),
+):
+    setattr(PerAction, f"__{_name}__", _operator(_fn))
+    setattr(PerAction, f"__r{_name}__", _operator(_fn, reverse=True))
+for _name, _fn in (
+    ("gt", jnp.greater), ("ge", jnp.greater_equal), ("lt", jnp.less), ("le", jnp.less_equal),
+    ("eq", jnp.equal), ("and", jnp.logical_and),
+):
+    setattr(PerAction, f"__{_name}__", _operator(_fn))
+del _name, _fn
 
 
 def _operand_parts(x, like: PerAction) -> list:
