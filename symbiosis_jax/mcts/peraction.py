@@ -7,8 +7,8 @@ A = 7 (connect four) such operations cost far more to launch than to run: a
 descent step of Gumbel search was 19 kernels. `PerAction` holds the A values
 as A separate columns [B] instead, so a reduction over actions is a chain
 of element-wise operations and the whole score, argmax included, fuses into
-one or two kernels (9 per descent step in all, and 1.1-1.3x faster searches at
-batch 1-64). Past `UNROLL_MAX` actions (othello 65, go 82) the unrolled code
+one or two kernels (9 per descent step in all; Gumbel search 1.16-1.31x faster
+at batch 1-64, see BENCHMARKS.md). Past `UNROLL_MAX` actions (othello 65, go 82) the unrolled code
 would grow with A and compile slowly, so the values are kept stacked as one
 array [A, B] and the reductions are ordinary ones.
 

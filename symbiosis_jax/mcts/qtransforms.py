@@ -14,10 +14,8 @@ needs only handle one node's arrays [A]; `apply_qtransform` batches it.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import functools
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
