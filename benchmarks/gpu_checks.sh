@@ -64,7 +64,8 @@ section mcts_puct 120 $PY benchmarks/mcts.py --nets mlp,conv --batches 1,64,256 
 section mcts_gumbel 120 $PY benchmarks/mcts.py --variant gumbel --shared --nets mlp,conv \
   --batches 1,64,256 --sims 32,128 --repeats 5
 # Parity and search tests on the GPU backend, full fp32 matmuls (XLA's default would use TF32).
-section parity 120 env JAX_PLATFORMS=cuda,cpu JAX_DEFAULT_MATMUL_PRECISION=highest \
+# (115 s on the H200 on 2026-11-26; the stacked-layout parity cases added since need more.)
+section parity 160 env JAX_PLATFORMS=cuda,cpu JAX_DEFAULT_MATMUL_PRECISION=highest \
   $PY -m pytest -q -p no:cacheprovider -n 4 -m "not slow" tests/models/test_hf_parity.py \
   tests/sampling tests/mcts/test_parity.py tests/loops/test_rlvr_smoke.py
 # The README's main job (GRPO on arithmetic), as a user would run it on a GPU.
