@@ -131,14 +131,14 @@ def validate_config(config) -> None:
           f"config.rl.overlong_buffer={rl.overlong_buffer} must be <= max_new_tokens="
           f"{config.max_new_tokens}")
     _, _, normalize_std = loss_settings(config)
-    _need(not (normalize_std and rl.group_size < 2),
-          f"config.rl.group_size={rl.group_size} must be >= 2 when advantages are divided by "
-          "the group std (normalize_std=True)")
-    # Advantages are group-relative (reward minus its group's mean): a group of one
-    # gives every sample advantage 0, so the run would train on nothing.
+    # Advantages are group-relative (reward minus its group's mean, divided by the
+    # group's std when normalize_std): a group of one has no std, and without the
+    # division every advantage is 0, so the run would train on nothing.
     _need(rl.group_size >= 2,
-          f"config.rl.group_size={rl.group_size} must be >= 2: advantages are relative to the "
-          "group's mean reward, so with one sample per prompt every advantage is 0")
+          f"config.rl.group_size={rl.group_size} must be >= 2" + (
+              " when advantages are divided by the group std (normalize_std=True)" if normalize_std
+              else ": advantages are relative to the group's mean reward, so with one sample "
+                   "per prompt every advantage is 0"))
     batch = rl.num_prompts * rl.group_size
     _need(batch % rl.num_minibatches == 0,
           f"config.rl.num_prompts * group_size = {batch} must be divisible by "

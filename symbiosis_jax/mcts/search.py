@@ -84,8 +84,10 @@ def mask_logits(logits: jax.Array, legal_action_mask: jax.Array) -> jax.Array:
 
 
 def masked_argmax(scores: jax.Array, legal_action_mask: jax.Array) -> jax.Array:
-    """Argmax over legal actions, lowest index on ties (action 0 if none is legal)."""
-    return jnp.argmax(jnp.where(legal_action_mask, scores, -jnp.inf), axis=-1).astype(jnp.int32)
+    """`peraction.masked_argmax` of arrays [..., A]: int32[...], lowest index on ties."""
+    return peraction.masked_argmax(
+        PerAction.from_array(scores), PerAction.from_array(legal_action_mask)
+    )
 
 
 def node_stats(tree: Tree, node: jax.Array) -> NodeStats:
