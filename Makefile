@@ -20,7 +20,7 @@ $(STAMP): setup.py
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) experiments/train.py
+	$(PY) experiments/train.py --overwrite
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n auto -m "not slow and not gpu"

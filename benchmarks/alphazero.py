@@ -137,8 +137,10 @@ def time_to_strength(workdir: str) -> dict:
     config.eval.opponents = ("minimax",)
     config.logging.progress_bar = False
     config.logging.log_every = 10
+    from symbiosis_jax.training import read_jsonl, remove_run_outputs
+
+    remove_run_outputs(workdir)  # the benchmark's own run: each timing starts from scratch
     alphazero.train(config, workdir=workdir)
-    from symbiosis_jax.training import read_jsonl
 
     for row in read_jsonl(os.path.join(workdir, "metrics.jsonl")):
         if row.get("eval/every_reply/losses_first") == 0 and row.get("eval/every_reply/losses_second") == 0:

@@ -54,7 +54,7 @@ overrides = {"logging.use_tensorboard": False}
 if SIZE == "smoke":
     overrides.update({"train.num_iterations": 2, "eval.every": 1, "eval.num_games": 8, "eval.opponents": ("random",)})
 config = load_config(spec, **overrides)
-result = run(config, workdir=WORKDIR, verbose=False)
+result = run(config, workdir=WORKDIR, overwrite=True, verbose=False)  # a rerun starts again
 print({k: round(v, 3) for k, v in result.items() if k.startswith("eval/") and k.endswith("win_rate")})
 
 # %% [markdown]

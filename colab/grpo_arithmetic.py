@@ -64,7 +64,7 @@ overrides = {"log.tensorboard": False, "log.progress_bar": SIZE != "smoke"}
 if SIZE == "smoke":
     overrides.update({"rl.num_steps": 2, "optimizer.total_steps": 2})
 config = load_config(spec, **overrides)
-result = run(config, workdir=WORKDIR, verbose=False)
+result = run(config, workdir=WORKDIR, overwrite=True, verbose=False)  # a rerun starts again
 print(f"held-out pass@1: {result['before/pass@1']:.1%} after SFT -> {result['after/pass@1']:.1%} after RL")
 
 # %% [markdown]

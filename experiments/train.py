@@ -1,12 +1,13 @@
 """The one entry point: flags and config, optional jax.distributed, then the driver.
 
     python experiments/train.py --config=configs/NAME.py[:variant] \
-        [--config.field=value ...] [--workdir=DIR] [--resume] [--jax_distributed] \
-        [--malloc=keep|default]
+        [--config.field=value ...] [--workdir=DIR] [--resume | --overwrite] \
+        [--jax_distributed] [--malloc=keep|default]
 
 With no ``--config`` it runs ``configs/grpo_arithmetic.py``. ``config.loop``
 picks the loop (``symbiosis_jax/loops/<loop>.py``); the default workdir is
-``runs/<config name>[-<variant>]``. All logic lives in
+``runs/<config name>[-<variant>]``; a workdir that holds an earlier run's
+checkpoints needs ``--resume`` (continue it) or ``--overwrite`` (start again). All logic lives in
 ``symbiosis_jax.training.driver`` so tests and notebooks call it directly.
 """
 
@@ -36,7 +37,7 @@ def _default_config_path() -> str | None:
 
 
 def define_flags(flag_values: flags.FlagValues, argv: Sequence[str] | None = None) -> None:
-    """Defines --config, --workdir, --resume, --jax_distributed and --malloc on ``flag_values``.
+    """Defines --config, --workdir, --resume, --overwrite, --jax_distributed and --malloc on ``flag_values``.
 
     ``argv`` (default ``sys.argv``) is scanned for ``--config.a.b=v`` overrides,
     which ml_collections registers as flags at definition time.
@@ -52,6 +53,13 @@ def define_flags(flag_values: flags.FlagValues, argv: Sequence[str] | None = Non
         "workdir", None, "output directory (default runs/<config>[-<variant>])", flag_values=flag_values
     )
     flags.DEFINE_bool("resume", False, "resume from the latest checkpoint in workdir", flag_values=flag_values)
+    flags.DEFINE_bool(
+        "overwrite",
+        False,
+        "delete an earlier run's outputs in workdir (checkpoints, metrics, TensorBoard events,"
+        " config.json) and start again; without it a workdir with checkpoints needs --resume",
+        flag_values=flag_values,
+    )
     flags.DEFINE_bool(
         "jax_distributed",
         False,
@@ -136,7 +144,10 @@ def run_from_flags(flag_values: flags.FlagValues) -> dict:
     spec = config_flags.get_config_filename(flag_values["config"])
     from symbiosis_jax.training import driver
 
-    return driver.run(config, workdir=flag_values.workdir, resume=flag_values.resume, config_spec=spec)
+    return driver.run(
+        config, workdir=flag_values.workdir, resume=flag_values.resume,
+        overwrite=flag_values.overwrite, config_spec=spec,
+    )
 
 
 def main_from_argv(argv: Sequence[str]) -> dict:

@@ -192,6 +192,32 @@ def test_rejected_resume_keeps_the_runs_config_json(config_file, tmp_path):
         driver.LOOPS.unregister("fake_test_loop")
 
 
+def test_earlier_run_in_the_workdir_needs_resume_or_overwrite(train_module, fake_loop, config_file, tmp_path):
+    # Was: a second run in the same workdir (`make demo` twice) trained, then died in orbax's
+    # StepAlreadyExistsError at its first checkpoint.
+    import jax.numpy as jnp
+
+    from symbiosis_jax.training import Checkpointer
+
+    workdir = tmp_path / "w"
+    args = ["train.py", f"--config={config_file}:smoke", f"--workdir={workdir}"]
+    train_module.main_from_argv(args)
+    with Checkpointer(workdir / "checkpoints") as ckpt:  # what the loop would have saved
+        ckpt.save(2, {"x": jnp.ones(2)})
+    (workdir / "metrics.jsonl").write_text('{"step": 2}\n')
+    (workdir / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"already holds a run's checkpoints \(steps 2\); pass --resume"):
+        train_module.main_from_argv(args + ["--config.model.width=16"])
+    assert len(fake_loop) == 1  # refused before the loop ran
+    assert json.loads((workdir / "config.json").read_text())["model"]["width"] == 8  # kept
+    with pytest.raises(ValueError, match=r"resume=True and overwrite=True exclude each other"):
+        train_module.main_from_argv(args + ["--resume", "--overwrite"])
+    train_module.main_from_argv(args + ["--overwrite", "--config.model.width=16"])
+    assert len(fake_loop) == 2 and fake_loop[-1]["resume"] is False
+    assert sorted(os.listdir(workdir)) == ["config.json", "notes.txt"]  # only the run's outputs went
+    assert json.loads((workdir / "config.json").read_text())["model"]["width"] == 16
+
+
 def test_workdir_that_is_a_file_is_rejected(config_file, fake_loop, tmp_path):
     # Was: FileExistsError from os.makedirs.
     (tmp_path / "afile").write_text("")

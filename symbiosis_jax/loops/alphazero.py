@@ -386,13 +386,12 @@ def train(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = Fal
     """
     validate_config(config)
     from symbiosis_jax.parallel import make_mesh
-    from symbiosis_jax.training import Checkpointer, MetricsWriter, ProgressBar, check_resume_config
+    from symbiosis_jax.training import MetricsWriter, ProgressBar, check_resume_config, run_checkpointer
 
     mesh = make_mesh(config.mesh)
     check_divisible(config, mesh)
     os.makedirs(workdir, exist_ok=True)
-    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=config.logging.max_to_keep)
-    latest = ckpt.latest_step() if resume else None
+    ckpt, latest = run_checkpointer(workdir, resume=resume, max_to_keep=config.logging.max_to_keep)
     if latest is not None:
         check_resume_config(config, ckpt.read_metadata(latest).get("config"), ckpt.directory,
                             may_change=_RESUME_MAY_CHANGE)
@@ -405,7 +404,9 @@ def train(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = Fal
     eval_key = jax.random.PRNGKey(config.seed + 1)
     iteration_fn = cached_iteration_fn(config, env, graphdef, mesh)
     evaluate = make_evaluator(config, env, graphdef)
-    writer = MetricsWriter(workdir, use_tensorboard=config.logging.use_tensorboard)
+    # Resumed: rows logged after the checkpoint are dropped (they are logged again).
+    writer = MetricsWriter(workdir, use_tensorboard=config.logging.use_tensorboard,
+                           append=latest is not None, drop_after=latest)
     start = int(ts.iteration)
     total = config.train.num_iterations
     bar = ProgressBar(total, keys=("train/loss", "selfplay/game_length"), initial=start) if config.logging.progress_bar else None

@@ -28,7 +28,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 from flax import nnx
 
 from symbiosis_jax import models, parallel, tasks, training
@@ -569,14 +568,15 @@ def fit(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = False
     validate_config(config)
     os.makedirs(workdir, exist_ok=True)
     c = config
-    ckpt = training.Checkpointer(os.path.join(workdir, "checkpoints"),
-                                 max_to_keep=c.checkpoint.max_to_keep)
-    latest = ckpt.latest_step() if resume else None
+    ckpt, latest = training.run_checkpointer(workdir, resume=resume,
+                                             max_to_keep=c.checkpoint.max_to_keep)
     if latest is not None:
         training.check_resume_config(config, ckpt.read_metadata(latest).get("config"),
                                      ckpt.directory, may_change=_RESUME_MAY_CHANGE)
     runner = _runner_for(config)
-    writer = training.MetricsWriter(workdir, use_tensorboard=c.log.tensorboard, append=resume)
+    # Resumed: rows logged after the checkpoint are dropped (they are logged again).
+    writer = training.MetricsWriter(workdir, use_tensorboard=c.log.tensorboard,
+                                    append=latest is not None, drop_after=latest)
     history: list = []
 
     def log(step, metrics):
@@ -589,8 +589,6 @@ def fit(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = False
         start = int(meta["data_position"]["rl_step"])
         print(f"[rlvr] resumed from {ckpt.directory} at RL step {start}", flush=True)
     else:
-        if resume:
-            print(f"[rlvr] no checkpoint in {ckpt.directory}; starting fresh", flush=True)
         params = runner.init_params
         if c.sft.num_steps > 0:
             ev0 = runner.evaluate(params)

@@ -4,15 +4,17 @@ Public names:
 
 * ``make_optimizer(cfg)``, ``make_schedule(cfg)``, ``validate_optimizer_config(cfg)``
   (optim.py): AdamW + linear warm-up + cosine/constant + global-norm clipping.
-* ``MetricsWriter(workdir, *, use_tensorboard=True)`` with ``write(step, metrics)``,
+* ``MetricsWriter(workdir, *, use_tensorboard=True, append=True, drop_after=None)`` with ``write(step, metrics)``,
   ``close()``; ``ProgressBar(total, *, keys, initial)``; ``read_jsonl(path)`` (metrics.py).
 * ``Checkpointer(directory, *, max_to_keep=3)`` with ``save(step, state, metadata)``,
   ``latest_step()``, ``restore(step=None, target=None) -> (state, metadata)``, ``read_metadata(step)``;
-  ``check_resume_config``, ``flatten_config``, ``key_to_json``/``key_from_json`` (checkpoint.py).
+  ``run_checkpointer(workdir, *, resume)`` (a run's checkpointer and resume step),
+  ``check_workdir``, ``remove_run_outputs``, ``check_resume_config``, ``flatten_config``, ``key_to_json``/``key_from_json``
+  (checkpoint.py).
 * ``Registry(kind)`` with ``register(name[, obj])``, ``get(name)``, ``names()`` (registry.py).
 * ``plot_metrics(jsonl_path, keys, out_png, *, title=None)`` (plots.py).
 * ``make_key(seed)``, ``step_key(key, step)``, ``stream_key(key, name)`` (rng.py).
-* ``run(config, workdir=None, resume=False)``, ``register_loop``, ``get_loop``,
+* ``run(config, workdir=None, resume=False, *, overwrite=False)``, ``register_loop``, ``get_loop``,
   ``known_loops``, ``load_config(spec, **overrides)``, ``default_workdir`` (driver.py).
 
 Heavy dependencies (orbax, tensorboardX, matplotlib) load on first use of the
@@ -32,6 +34,9 @@ _EXPORTS = {
     "to_python_scalars": "metrics",
     "Checkpointer": "checkpoint",
     "check_resume_config": "checkpoint",
+    "check_workdir": "checkpoint",
+    "run_checkpointer": "checkpoint",
+    "remove_run_outputs": "checkpoint",
     "flatten_config": "checkpoint",
     "key_to_json": "checkpoint",
     "key_from_json": "checkpoint",

@@ -19,7 +19,6 @@ rebuilds the target's structure, dtypes and shardings.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -29,8 +28,14 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
-__all__ = ["Checkpointer", "check_resume_config", "flatten_config", "key_to_json", "key_from_json",
+__all__ = ["CHECKPOINT_DIR", "RUN_OUTPUTS", "Checkpointer", "check_resume_config", "check_workdir",
+           "flatten_config", "key_from_json", "key_to_json", "remove_run_outputs", "run_checkpointer",
            "to_jsonable"]
+
+# A run's checkpoints live in <workdir>/CHECKPOINT_DIR; RUN_OUTPUTS are what a
+# run writes into its workdir and what --overwrite removes (plots are rewritten).
+CHECKPOINT_DIR = "checkpoints"
+RUN_OUTPUTS = (CHECKPOINT_DIR, "metrics.jsonl", "tb", "config.json")
 
 _TYPED_KEYS = "__typed_prng_keys__"
 
@@ -176,6 +181,79 @@ def check_resume_config(config: Any, saved: Mapping[str, Any] | None, directory:
             + "; ".join(diff[:8]) + (f"; {len(diff) - 8} more" if len(diff) > 8 else "")
             + f"); resume with the run's own config (only {changeable} may change) or use a new --workdir."
         )
+
+
+def _checkpoint_steps(workdir: str) -> list[int]:
+    """Complete checkpoint steps under ``<workdir>/checkpoints`` (creates nothing)."""
+    directory = os.path.join(workdir, CHECKPOINT_DIR)
+    if not os.path.isdir(directory):
+        return []
+    ckpt = Checkpointer(directory)
+    try:
+        return ckpt.all_steps()
+    finally:
+        ckpt.close()
+
+
+def check_workdir(workdir: str | os.PathLike, *, resume: bool) -> None:
+    """Raises ``ValueError`` when a fresh run would write into an earlier run's checkpoints.
+
+    Its checkpoint steps would collide with the earlier run's (orbax refuses to
+    write a step twice, after the training it saves), and a later ``--resume``
+    could pick up either run. Called before anything is built or written.
+    """
+    if resume:
+        return
+    workdir = os.fspath(workdir)
+    steps = _checkpoint_steps(workdir)
+    if steps:
+        shown = ", ".join(map(str, steps[-5:])) + (f" (of {len(steps)})" if len(steps) > 5 else "")
+        raise ValueError(
+            f"workdir={workdir!r} already holds a run's checkpoints (steps {shown}); pass --resume to "
+            "continue that run, --overwrite to delete its outputs and start again, or another "
+            "--workdir."
+        )
+
+
+def remove_run_outputs(workdir: str | os.PathLike) -> list[str]:
+    """Deletes a run's outputs under ``workdir`` (``RUN_OUTPUTS``, nothing else); returns their names."""
+    import shutil
+
+    removed = []
+    for name in RUN_OUTPUTS:
+        path = os.path.join(os.fspath(workdir), name)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)
+        else:
+            continue
+        removed.append(name)
+    return removed
+
+
+def run_checkpointer(workdir: str | os.PathLike, *, resume: bool, max_to_keep: int | None = 3
+                     ) -> tuple["Checkpointer", int | None]:
+    """A training run's ``Checkpointer`` (``<workdir>/checkpoints``) and the step to resume from.
+
+    Args:
+        workdir: the run's output directory.
+        resume: continue from the latest checkpoint; without one the run starts
+            fresh (and says so), so a job can always be launched with ``resume``.
+        max_to_keep: passed to ``Checkpointer``.
+
+    Returns:
+        ``(checkpointer, step)``, step None for a fresh start.
+
+    Raises:
+        ValueError: ``resume`` is False and the workdir holds checkpoints (``check_workdir``).
+    """
+    check_workdir(workdir, resume=resume)
+    ckpt = Checkpointer(os.path.join(os.fspath(workdir), CHECKPOINT_DIR), max_to_keep=max_to_keep)
+    latest = ckpt.latest_step() if resume else None
+    if resume and latest is None and jax.process_index() == 0:
+        print(f"[symbiosis_jax] --resume: no checkpoint in {ckpt.directory}; starting fresh", flush=True)
+    return ckpt, latest
 
 
 class Checkpointer:

@@ -215,6 +215,7 @@ def run(
     workdir: str | os.PathLike | None = None,
     resume: bool = False,
     *,
+    overwrite: bool = False,
     config_spec: str | None = None,
     verbose: bool = True,
 ) -> dict:
@@ -225,6 +226,10 @@ def run(
         workdir: output directory; default ``runs/<config name>[-<variant>]``
             (from ``config_spec``, else ``config.name``).
         resume: continue from the latest checkpoint in ``workdir``.
+        overwrite: delete the outputs of an earlier run in ``workdir`` (its
+            checkpoints, metrics, TensorBoard events and config.json) and start
+            again. Without it (or ``resume``) a workdir that holds checkpoints is
+            an error, raised before anything is built.
         config_spec: ``"configs/NAME.py[:variant]"`` the config came from (for
             the default workdir and the summary).
         verbose: print the config summary.
@@ -234,6 +239,11 @@ def run(
     """
     if "loop" not in config:
         raise ValueError(f"config has no 'loop' field; set config.loop to one of {known_loops()}.")
+    if resume and overwrite:
+        raise ValueError(
+            "resume=True and overwrite=True exclude each other: --resume continues the run in the "
+            "workdir, --overwrite deletes it and starts again."
+        )
     train = get_loop(config.loop)  # fails fast, before anything compiles
     # A loop module's own checks run before config.json is written, so a bad config leaves no
     # workdir behind (and a bad --resume config does not overwrite the run's config.json).
@@ -265,6 +275,14 @@ def run(
         is_main = jax.process_index() == 0
     except Exception:  # pragma: no cover
         is_main = True
+    from symbiosis_jax.training import checkpoint
+
+    if overwrite:
+        removed = checkpoint.remove_run_outputs(workdir) if is_main else []
+        if removed:
+            print(f"[symbiosis_jax] --overwrite: removed {', '.join(removed)} from {workdir}", flush=True)
+    else:
+        checkpoint.check_workdir(workdir, resume=resume)
     path = os.path.join(workdir, "config.json")
 
     def write_config():

@@ -59,7 +59,10 @@ class MetricsWriter:
         workdir: directory (created if missing).
         use_tensorboard: also write TensorBoard event files to ``workdir/tb``.
         filename: JSONL file name inside ``workdir``.
-        append: when resuming, keep existing lines (default); otherwise truncate.
+        append: keep the existing lines (default); otherwise truncate.
+        drop_after: with ``append``, first remove the lines of steps after this
+            one (and, in TensorBoard, the events after it): a run resumed from
+            the checkpoint of step ``drop_after`` writes those steps again.
     """
 
     def __init__(
@@ -69,6 +72,7 @@ class MetricsWriter:
         use_tensorboard: bool = True,
         filename: str = "metrics.jsonl",
         append: bool = True,
+        drop_after: int | None = None,
     ):
         self.workdir = os.fspath(workdir)
         self.path = os.path.join(self.workdir, filename)
@@ -79,11 +83,18 @@ class MetricsWriter:
         if not self._active:
             return
         os.makedirs(self.workdir, exist_ok=True)
+        if append and drop_after is not None and os.path.exists(self.path):
+            kept = [r for r in read_jsonl(self.path) if r.get("step", 0) <= drop_after]
+            tmp = self.path + ".tmp"
+            with open(tmp, "w", encoding="utf-8") as f:  # replaced whole: never half-written
+                f.writelines(json.dumps(r) + "\n" for r in kept)
+            os.replace(tmp, self.path)
         self._file = open(self.path, "a" if append else "w", encoding="utf-8")
         if use_tensorboard:
             from tensorboardX import SummaryWriter  # light, but only needed here
 
-            self._tb = SummaryWriter(logdir=os.path.join(self.workdir, "tb"))
+            purge = drop_after + 1 if append and drop_after is not None else None
+            self._tb = SummaryWriter(logdir=os.path.join(self.workdir, "tb"), purge_step=purge)
 
     def write(self, step: int, metrics: Mapping[str, Any]) -> dict[str, Any]:
         """Writes one record.

@@ -1,11 +1,11 @@
 """AlphaZero loop: every config's smoke variant runs one iteration, resume is exact,
 bad configs fail with clear errors before compiling, self-play targets are right."""
 
+import json
 import os
 import sys
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -14,7 +14,7 @@ if _REPO not in sys.path:
     sys.path.insert(0, _REPO)
 
 from symbiosis_jax.loops import alphazero  # noqa: E402
-from symbiosis_jax.training import driver  # noqa: E402
+from symbiosis_jax.training import driver, read_jsonl  # noqa: E402
 
 CONFIGS = ["alphazero_tictactoe", "alphazero_connect4", "alphazero_othello", "alphazero_go9x9"]
 
@@ -41,8 +41,6 @@ def test_smoke_variant_runs_one_iteration(name, tmp_path):
 
 
 def test_strength_plot_reads_evaluations_and_needs_training_rows(tmp_path):
-    import json
-
     path = tmp_path / "metrics.jsonl"
     rows = [{"step": 10, "train/loss": 2.0, "train/value_loss": 0.8},
             {"step": 20, "train/loss": 1.5, "train/value_loss": 0.6, "wall_seconds": 60.0,
@@ -62,11 +60,18 @@ def test_resume_is_exact(tmp_path):
 
     first = _config("alphazero_tictactoe", **{"train.num_iterations": 2})
     alphazero.train(first, workdir=str(tmp_path / "b"))
+    with open(tmp_path / "b" / "metrics.jsonl", "a") as f:  # logged, then killed before its checkpoint
+        f.write(json.dumps({"step": 3, "train/loss": -1.0}) + "\n")
     out = alphazero.train(straight, workdir=str(tmp_path / "b"), resume=True)
     assert out["iteration"] == 3
     _, _, params_b = alphazero.load_network(straight, str(tmp_path / "b"))
     for a, b in zip(jax.tree.leaves(params_a), jax.tree.leaves(params_b)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    # Every step is logged once, with the losses of the uninterrupted run.
+    def losses(d):
+        return [(r["step"], r["train/loss"]) for r in read_jsonl(tmp_path / d / "metrics.jsonl")
+                if "train/loss" in r]
+    assert losses("a") == losses("b") and [s for s, _ in losses("a")] == [1, 2, 3]
 
 
 def test_resume_with_a_changed_config_is_rejected_before_building(tmp_path, monkeypatch):

@@ -12,7 +12,7 @@ from flax import nnx
 from jax.sharding import PartitionSpec as P
 
 from symbiosis_jax import parallel
-from symbiosis_jax.training import Checkpointer, key_from_json, key_to_json
+from symbiosis_jax.training import Checkpointer, check_workdir, key_from_json, key_to_json, run_checkpointer
 
 
 def _data(x):
@@ -205,3 +205,18 @@ def test_async_save_then_restore(tmp_path):
     np.testing.assert_array_equal(np.asarray(got["x"]), np.asarray(x))
     assert meta == {"note": "async"}
     fresh.close()
+
+
+def test_a_fresh_run_refuses_an_earlier_runs_checkpoints(tmp_path, capsys):
+    # Was: orbax's StepAlreadyExistsError at the first save, after the training it was saving.
+    check_workdir(tmp_path / "nothing_yet", resume=False)
+    assert not os.path.exists(tmp_path / "nothing_yet")  # checking creates nothing
+    ckpt, latest = run_checkpointer(tmp_path, resume=True)  # a job that always passes --resume
+    assert latest is None and "no checkpoint" in capsys.readouterr().out
+    ckpt.save(4, {"x": jnp.ones(2)})
+    ckpt.close()
+    with pytest.raises(ValueError, match=r"already holds a run's checkpoints \(steps 4\); pass --resume"):
+        run_checkpointer(tmp_path, resume=False)
+    ckpt, latest = run_checkpointer(tmp_path, resume=True)
+    assert latest == 4
+    ckpt.close()

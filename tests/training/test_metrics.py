@@ -11,6 +11,22 @@ import pytest
 from symbiosis_jax.training import MetricsWriter, ProgressBar, Registry, plot_metrics, read_jsonl
 
 
+def _events(path):
+    """The event protos of a TensorBoard event file (records: length, crc, data, crc)."""
+    from tensorboardX.proto import event_pb2
+
+    with open(path, "rb") as f:
+        data = f.read()
+    out, pos = [], 0
+    while pos < len(data):
+        (length,) = np.frombuffer(data[pos : pos + 8], dtype="<u8")
+        ev = event_pb2.Event()
+        ev.ParseFromString(data[pos + 12 : pos + 12 + int(length)])
+        out.append(ev)
+        pos += 12 + int(length) + 4
+    return out
+
+
 def test_jsonl_and_tensorboard(tmp_path):
     with MetricsWriter(tmp_path) as w:
         rec = w.write(1, {"loss": jnp.float32(0.5), "acc": np.float64(0.25), "n": jnp.int32(3)})
@@ -23,22 +39,11 @@ def test_jsonl_and_tensorboard(tmp_path):
     assert rows[1]["loss"] == 1.5 and rows[1]["flag"] is True
     assert all(r["time"] > 1.6e9 and r["elapsed"] >= 0 for r in rows)
 
-    # TensorBoard events, read back with tensorboardX's own reader-free format check:
-    # parse the event file with the protobufs tensorboardX ships.
-    from tensorboardX.proto import event_pb2
-
+    # TensorBoard events, parsed with the protobufs tensorboardX ships.
     files = glob.glob(os.path.join(tmp_path, "tb", "events.out.tfevents.*"))
     assert len(files) == 1
     scalars = {}
-    with open(files[0], "rb") as f:
-        data = f.read()
-    pos = 0
-    while pos < len(data):
-        (length,) = np.frombuffer(data[pos : pos + 8], dtype="<u8")
-        record = data[pos + 12 : pos + 12 + int(length)]
-        pos += 12 + int(length) + 4
-        ev = event_pb2.Event()
-        ev.ParseFromString(record)
+    for ev in _events(files[0]):
         for v in ev.summary.value:
             scalars[(v.tag, ev.step)] = v.simple_value
     assert scalars[("loss", 1)] == pytest.approx(0.5)
@@ -60,6 +65,30 @@ def test_append_resume_and_torn_line(tmp_path):
     w.close()
     assert [(r["step"], r["loss"]) for r in read_jsonl(tmp_path / "metrics.jsonl")] == [(1, 1.0), (3, 3.0)]
     assert not glob.glob(os.path.join(tmp_path, "tb", "*"))
+
+
+def test_resumed_writer_drops_rows_after_the_checkpoint(tmp_path):
+    # Was: a run killed between checkpoints and resumed logged those steps twice.
+    w = MetricsWriter(tmp_path)
+    for step in (-2, 0, 1, 2, 3, 4):  # (negative: warm-up phases such as SFT)
+        w.write(step, {"loss": float(step)})
+    w.close()
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write('{"step": 5, "lo')  # killed mid-write
+    w = MetricsWriter(tmp_path, append=True, drop_after=2)  # resumed from step 2's checkpoint
+    w.write(3, {"loss": 30.0})
+    w.close()
+    rows = read_jsonl(tmp_path / "metrics.jsonl")
+    assert [(r["step"], r["loss"]) for r in rows] == [(-2, -2.0), (0, 0.0), (1, 1.0), (2, 2.0), (3, 30.0)]
+    # TensorBoard purges the old events from step 3 on when the new file starts with this.
+    newest = max(glob.glob(os.path.join(tmp_path, "tb", "events.out.tfevents.*")), key=os.path.getmtime)
+    starts = [ev.step for ev in _events(newest) if ev.HasField("session_log")]
+    assert starts == [3]
+    # A fresh run truncates.
+    w = MetricsWriter(tmp_path, use_tensorboard=False, append=False)
+    w.write(1, {"loss": 7.0})
+    w.close()
+    assert [(r["step"], r["loss"]) for r in read_jsonl(tmp_path / "metrics.jsonl")] == [(1, 7.0)]
 
 
 def test_writer_rejects_arrays_and_reserved_names(tmp_path):
