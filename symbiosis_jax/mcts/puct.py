@@ -183,6 +183,9 @@ def puct_search(
         raise ValueError(f"dirichlet_alpha={dirichlet_alpha} must be > 0")
     if isinstance(temperature, (int, float)) and temperature < 0:
         raise ValueError(f"temperature={temperature} must be >= 0")
+    if isinstance(pb_c_base, (int, float)) and pb_c_base <= 0:
+        # c(s) = pb_c_init + log((N(s) + pb_c_base + 1) / pb_c_base): NaN or a sign flip otherwise.
+        raise ValueError(f"pb_c_base={pb_c_base} must be > 0")
     # The split mirrors mctx.muzero_policy so that equal keys give equal noise and actions.
     act_key, noise_key, search_key = jax.random.split(key, 3)
     tree = init_root(

@@ -311,6 +311,8 @@ def test_bad_settings_raise_before_compiling(tic_tac_toe):
         run(num_simulations=4, dirichlet_fraction=1.5)
     with pytest.raises(ValueError, match="temperature=-1"):
         run(num_simulations=4, temperature=-1.0)
+    with pytest.raises(ValueError, match=r"pb_c_base=0.0 must be > 0"):  # was NaN scores
+        run(num_simulations=4, pb_c_base=0.0)
     with pytest.raises(ValueError, match="max_num_considered_actions=0"):
         mcts.gumbel_search(
             None, jax.random.key(0), states, env=env, evaluate_fn=ev, num_simulations=4,
