@@ -276,9 +276,11 @@ def game_context(game: str):
 def _sharded(search_fn, data_sharding):
     """Wraps a search so that its batched inputs are laid out over the data axis."""
 
-    def fn(key, params, state):
-        state = jax.lax.with_sharding_constraint(state, jax.tree.map(lambda _: data_sharding, state))
-        return search_fn(key, params, state)
+    def fn(key, params, state, tree=None):
+        state, tree = jax.lax.with_sharding_constraint(
+            (state, tree), jax.tree.map(lambda _: data_sharding, (state, tree))
+        )
+        return search_fn(key, params, state, tree)
 
     return fn
 
@@ -394,7 +396,7 @@ def train(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = Fal
     ckpt, latest = run_checkpointer(workdir, resume=resume, max_to_keep=config.logging.max_to_keep)
     if latest is not None:
         check_resume_config(config, ckpt.read_metadata(latest).get("config"), ckpt.directory,
-                            may_change=_RESUME_MAY_CHANGE)
+                            may_change=_RESUME_MAY_CHANGE, defaults=default_config(game=config.game))
     env = make_env(config)
     replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
     graphdef, ts = init_train_state(config, env, sharding=replicated)

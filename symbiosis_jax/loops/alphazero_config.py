@@ -17,7 +17,11 @@ def default_config(*, game: str) -> ml_collections.ConfigDict:
       hyperparameters (``num_channels``, ``num_blocks`` | ``hidden_sizes``).
     * ``search``: ``algorithm`` (``"gumbel"`` | ``"puct"``), ``num_simulations``,
       ``num_nodes`` (tree capacity, at least ``num_simulations + 1``),
-      ``max_num_considered_actions`` (Gumbel), ``dirichlet_alpha``/``dirichlet_fraction`` (PUCT).
+      ``max_num_considered_actions`` and ``gumbel_scale`` (Gumbel; the self-play noise,
+      0 in evaluation), ``pb_c_init``/``pb_c_base`` and ``dirichlet_alpha``/``dirichlet_fraction``
+      (PUCT), ``reuse_tree`` (self-play keeps the played child's subtree as the next
+      search's tree, see ``mcts.reuse_subtree``; give ``num_nodes`` room above
+      ``num_simulations + 1`` for what is kept).
     * ``selfplay``: ``batch_size`` (B games per iteration), ``max_num_steps`` (T moves,
       at least the longest game), ``temperature_moves``, ``random_move_prob`` (epsilon of
       uniformly random moves), ``value_target_root_weight`` (w in [0, 1]: the value target
@@ -51,8 +55,12 @@ def default_config(*, game: str) -> ml_collections.ConfigDict:
             num_simulations=32,
             num_nodes=33,
             max_num_considered_actions=16,
+            gumbel_scale=1.0,
+            pb_c_init=1.25,
+            pb_c_base=19652.0,
             dirichlet_alpha=0.3,
             dirichlet_fraction=0.25,
+            reuse_tree=False,
         )
     )
     config.selfplay = ml_collections.ConfigDict(

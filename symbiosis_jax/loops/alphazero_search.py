@@ -1,7 +1,7 @@
 """The tree search as the AlphaZero loop uses it: network-guided search and a pure-MCTS baseline.
 
 ``make_search_fn`` turns a ``config.search`` section and a network into
-``search_fn(key, params, state) -> SearchResult`` over a batch of pgx states.
+``search_fn(key, params, state, tree=None) -> SearchResult`` over a batch of pgx states.
 """
 
 from __future__ import annotations
@@ -26,12 +26,14 @@ class SearchResult:
         policy: ``[B, A]`` float32, the improved policy (training target).
         visit_counts: ``[B, A]`` int32, root visit counts.
         root_value: ``[B]`` float32, the searched value of the root for the player to move.
+        tree: the search's ``mcts.Tree`` (for ``mcts.reuse_subtree``), or None.
     """
 
     action: jax.Array
     policy: jax.Array
     visit_counts: jax.Array
     root_value: jax.Array
+    tree: Any = None
 
 
 def validate_search_config(cfg: ml_collections.ConfigDict) -> None:
@@ -47,8 +49,12 @@ def validate_search_config(cfg: ml_collections.ConfigDict) -> None:
             f"config.search.num_simulations={cfg.num_simulations} needs {cfg.num_simulations + 1} tree nodes "
             f"(one per simulation plus the root) but config.search.num_nodes={cfg.num_nodes}"
         )
+    if not isinstance(cfg.get("reuse_tree", False), bool):
+        raise ValueError(f"config.search.reuse_tree={cfg.reuse_tree!r} must be True or False")
     if cfg.algorithm == "puct":
         # The search checks these too, but only while tracing inside the jitted iteration.
+        if not cfg.get("pb_c_base", 1.0) > 0:
+            raise ValueError(f"config.search.pb_c_base={cfg.pb_c_base!r} must be > 0")
         if not cfg.dirichlet_alpha > 0:
             raise ValueError(f"config.search.dirichlet_alpha={cfg.dirichlet_alpha!r} must be > 0")
         if not 0.0 <= cfg.dirichlet_fraction <= 1.0:
@@ -57,6 +63,8 @@ def validate_search_config(cfg: ml_collections.ConfigDict) -> None:
         raise ValueError(
             f"config.search.max_num_considered_actions={cfg.max_num_considered_actions} must be positive"
         )
+    if cfg.algorithm == "gumbel" and not cfg.get("gumbel_scale", 1.0) >= 0:
+        raise ValueError(f"config.search.gumbel_scale={cfg.gumbel_scale!r} must be >= 0")
 
 
 def make_search_fn(
@@ -76,7 +84,9 @@ def make_search_fn(
             off for evaluation.
 
     Returns:
-        ``search_fn(key, params, state) -> SearchResult``.
+        ``search_fn(key, params, state, tree=None) -> SearchResult``; ``tree`` is an
+        ``mcts.Tree`` to continue (from ``mcts.reuse_subtree``; games whose tree is
+        empty start fresh).
     """
     from symbiosis_jax import mcts
 
@@ -88,28 +98,22 @@ def make_search_fn(
 def _search_fn(cfg, game, evaluate_fn, *, add_noise: bool):
     from symbiosis_jax import mcts
 
-    def search_fn(key, params, state):
+    def search_fn(key, params, state, tree=None):
+        common = dict(
+            env=game, evaluate_fn=evaluate_fn, num_simulations=cfg.num_simulations,
+            num_nodes=cfg.num_nodes, tree=tree,
+        )
         if cfg.algorithm == "gumbel":
             out = mcts.gumbel_search(
-                params,
-                key,
-                state,
-                env=game,
-                evaluate_fn=evaluate_fn,
-                num_simulations=cfg.num_simulations,
-                num_nodes=cfg.num_nodes,
+                params, key, state, **common,
                 max_num_considered_actions=cfg.max_num_considered_actions,
-                gumbel_scale=1.0 if add_noise else 0.0,
+                gumbel_scale=cfg.get("gumbel_scale", 1.0) if add_noise else 0.0,
             )
         else:
             out = mcts.puct_search(
-                params,
-                key,
-                state,
-                env=game,
-                evaluate_fn=evaluate_fn,
-                num_simulations=cfg.num_simulations,
-                num_nodes=cfg.num_nodes,
+                params, key, state, **common,
+                pb_c_init=cfg.get("pb_c_init", 1.25),
+                pb_c_base=cfg.get("pb_c_base", 19652.0),
                 dirichlet_alpha=cfg.dirichlet_alpha,
                 dirichlet_fraction=cfg.dirichlet_fraction if add_noise else 0.0,
                 temperature=1.0 if add_noise else 0.0,
@@ -119,6 +123,7 @@ def _search_fn(cfg, game, evaluate_fn, *, add_noise: bool):
             policy=out.action_weights.astype(jnp.float32),
             visit_counts=out.tree.root_visit_counts.astype(jnp.int32),
             root_value=out.root_value.astype(jnp.float32),
+            tree=out.tree,
         )
 
     return search_fn

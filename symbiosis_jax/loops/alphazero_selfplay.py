@@ -8,6 +8,8 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
+from symbiosis_jax import mcts
+
 Params = Any
 
 
@@ -34,6 +36,7 @@ class _MoveCarry(NamedTuple):
     state: Any  # batched pgx state [B]
     done: jax.Array  # [B] bool, game over (terminated or resigned) before this move
     total_rewards: jax.Array  # [B, 2] accumulated rewards per player id
+    tree: Any  # with config.search.reuse_tree: the kept subtrees (mcts.Tree [B]), else None
 
 
 def selfplay(key: jax.Array, params: Params, *, graphdef, env, search_fn, config) -> tuple[Sample, jax.Array, dict]:
@@ -44,8 +47,11 @@ def selfplay(key: jax.Array, params: Params, *, graphdef, env, search_fn, config
         params: network parameters.
         graphdef: the network's NNX graph definition.
         env: pgx environment.
-        search_fn: ``(key, params, state) -> SearchResult`` (see ``alphazero_search``).
-        config: the experiment config.
+        search_fn: ``(key, params, state, tree=None) -> SearchResult`` (see
+            ``alphazero_search``).
+        config: the experiment config. With ``config.search.reuse_tree`` each
+            search continues the subtree of the move played before it (its
+            visits are kept; a game's tree is emptied when it ends).
 
     Returns:
         ``(samples, valid, stats)``: ``Sample`` with ``[T, B, ...]`` fields, ``valid [T, B]``
@@ -58,10 +64,18 @@ def selfplay(key: jax.Array, params: Params, *, graphdef, env, search_fn, config
     may_resign = jax.random.uniform(noresign_key, (num_games,)) >= cfg.resign_disabled_fraction
     resign_on = cfg.resign_threshold > -1.0
 
+    reuse = config.search.get("reuse_tree", False)
+
     def body(carry: _MoveCarry, t):
-        state, done, total = carry
+        state, done, total, tree = carry
         search_key, act_key = jax.random.split(jax.random.fold_in(key, t))
-        result = search_fn(search_key, params, state)
+        if reuse:
+            result = search_fn(search_key, params, state, tree)
+            # Root visits the search found already there (0 where the tree was empty).
+            reused = jnp.where(tree.num_used > 0, tree.node_visits[:, 0], 0).astype(jnp.float32)
+        else:
+            result = search_fn(search_key, params, state)
+            reused = jnp.zeros((num_games,), jnp.float32)
         explore = t < cfg.temperature_moves
         # After the temperature moves: the most visited action (PUCT) or the argmax
         # of the improved policy (Gumbel), both deterministic.
@@ -90,11 +104,16 @@ def selfplay(key: jax.Array, params: Params, *, graphdef, env, search_fn, config
         step_rewards = jnp.where(resigns[:, None], 0.0, next_state.rewards) * alive[:, None].astype(jnp.float32)
         total = total + step_rewards + resign_rewards
         next_done = done | ended | resigns | next_state.terminated | next_state.truncated
-        out = (sample, alive, player, resigns, result.root_value)
-        return _MoveCarry(next_state, next_done, total), out
+        if reuse:
+            tree = mcts.reuse_subtree(result.tree, action, keep=~next_done)
+        out = (sample, alive, player, resigns, result.root_value, reused)
+        return _MoveCarry(next_state, next_done, total, tree), out
 
-    carry = _MoveCarry(state, jnp.zeros((num_games,), bool), jnp.zeros((num_games, 2), jnp.float32))
-    carry, (samples, valid, players, resigns, root_values) = jax.lax.scan(
+    tree = None
+    if reuse:
+        tree = mcts.empty_tree(state, num_nodes=config.search.num_nodes, num_actions=env.num_actions)
+    carry = _MoveCarry(state, jnp.zeros((num_games,), bool), jnp.zeros((num_games, 2), jnp.float32), tree)
+    carry, (samples, valid, players, resigns, root_values, reused) = jax.lax.scan(
         body, carry, jnp.arange(cfg.max_num_steps)
     )
     # The outcome for the player who was to move at each position.
@@ -117,4 +136,8 @@ def selfplay(key: jax.Array, params: Params, *, graphdef, env, search_fn, config
         "selfplay/first_player_score": jnp.mean(carry.total_rewards[:, 0]),
         "selfplay/num_positions": jnp.sum(valid.astype(jnp.int32)),
     }
+    if reuse:
+        # Mean root visits a search started with, over the positions played (0 without reuse).
+        played = jnp.maximum(jnp.sum(valid), 1)
+        stats["selfplay/reused_root_visits"] = jnp.sum(jnp.where(valid, reused, 0.0)) / played
     return samples, valid, stats

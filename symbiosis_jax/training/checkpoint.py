@@ -152,7 +152,7 @@ def flatten_config(d: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 
 
 def check_resume_config(config: Any, saved: Mapping[str, Any] | None, directory: str, *,
-                        may_change: Sequence[str]) -> None:
+                        may_change: Sequence[str], defaults: Any = None) -> None:
     """Raises ``ValueError`` when ``config`` differs from a checkpoint's saved config.
 
     A resumed run with other settings would silently not be the run that was checkpointed.
@@ -163,11 +163,17 @@ def check_resume_config(config: Any, saved: Mapping[str, Any] | None, directory:
         directory: the checkpoint directory (for the message).
         may_change: dotted fields that may differ (run length, logging); a name ending in
             ``.`` covers a whole section, e.g. ``"logging."``.
+        defaults: optional ConfigDict of the loop's defaults: a field added to the
+            loop after the checkpoint was written (absent from ``saved``) counts as
+            unchanged while it keeps its default.
     """
     if saved is None:
         return
     now = flatten_config(to_jsonable(config.to_dict()))
     before = flatten_config(saved)
+    if defaults is not None:
+        for k, v in flatten_config(to_jsonable(defaults.to_dict())).items():
+            before.setdefault(k, v)
 
     def allowed(k):
         return any(k == m or (m.endswith(".") and k.startswith(m)) for m in may_change)

@@ -195,6 +195,42 @@ def test_value_target_mixes_in_the_root_value():
     np.testing.assert_allclose(t[0], (1 - w) * z[0] + w * root_value, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("algorithm", ["gumbel", "puct"])
+def test_selfplay_reuses_the_played_subtree(algorithm, tmp_path):
+    """With ``search.reuse_tree`` a search starts from the played child's subtree: its root
+    already holds that child's visits, so n simulations end with those visits plus n."""
+    from symbiosis_jax import mcts
+
+    n, batch = 8, 4
+    over = {"search.algorithm": algorithm, "search.num_simulations": n, "search.num_nodes": 3 * n + 1,
+            "search.reuse_tree": True}
+    config = _config("alphazero_tictactoe", **over)
+    env = alphazero.make_env(config)
+    graphdef, ts = alphazero.init_train_state(config, env)
+    search_fn = jax.jit(alphazero.make_search_fn(
+        config.search, env, lambda p, o: alphazero.apply_fn(graphdef, p, o)))
+    state = jax.vmap(env.init)(jax.random.split(jax.random.PRNGKey(0), batch))
+    first = search_fn(jax.random.PRNGKey(1), ts.params, state)
+    games = np.arange(batch)
+    child = np.asarray(first.tree.children_index)[games, 0, np.asarray(first.action)]
+    assert (child > 0).all()  # the played action was searched
+    kept = np.asarray(first.tree.node_visits)[games, child]
+    assert (kept >= 1).all()
+    state = jax.vmap(env.step)(state, first.action)
+    tree = mcts.reuse_subtree(first.tree, first.action)
+    second = search_fn(jax.random.PRNGKey(2), ts.params, state, tree)
+    np.testing.assert_array_equal(np.asarray(second.tree.node_visits)[:, 0], kept + n)
+    fresh = search_fn(jax.random.PRNGKey(2), ts.params, state)
+    np.testing.assert_array_equal(np.asarray(fresh.tree.node_visits)[:, 0], 1 + n)
+
+    # The loop: self-play reports the root visits its searches started with (kept visits
+    # add up over a game's moves: each search adds n; a game has at most 9 moves).
+    out = alphazero.train(config, workdir=str(tmp_path))
+    assert 1.0 < out["selfplay/reused_root_visits"] < 9 * n
+    assert "selfplay/reused_root_visits" not in alphazero.train(
+        _config("alphazero_tictactoe", **{**over, "search.reuse_tree": False}), workdir=str(tmp_path / "b"))
+
+
 @pytest.mark.slow
 def test_tictactoe_from_scratch_never_loses(tmp_path):
     """The headline result: from random initialisation, the full config (32 simulations)
@@ -254,11 +290,12 @@ def test_moving_average_of_parameters_by_hand():
         np.testing.assert_array_equal(np.asarray(e), np.asarray(p))
 
 
-def test_sharded_iteration_equals_single_device():
+@pytest.mark.parametrize("reuse_tree", [False, True])
+def test_sharded_iteration_equals_single_device(reuse_tree):
     """One iteration on a data-parallel mesh of 8 devices equals the one-device run."""
     from symbiosis_jax.parallel import make_mesh
 
-    config = _config("alphazero_tictactoe")
+    config = _config("alphazero_tictactoe", **{"search.reuse_tree": reuse_tree, "search.num_nodes": 13})
     env = alphazero.make_env(config)
     results = []
     for devices in (jax.devices()[:1], jax.devices()[:8]):
@@ -272,3 +309,5 @@ def test_sharded_iteration_equals_single_device():
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
     assert float(m1["selfplay/num_positions"]) == float(m8["selfplay/num_positions"])
     np.testing.assert_allclose(float(m1["train/loss"]), float(m8["train/loss"]), rtol=1e-5)
+    if reuse_tree:
+        assert float(m1["selfplay/reused_root_visits"]) == float(m8["selfplay/reused_root_visits"]) > 0

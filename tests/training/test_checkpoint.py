@@ -12,7 +12,9 @@ from flax import nnx
 from jax.sharding import PartitionSpec as P
 
 from symbiosis_jax import parallel
-from symbiosis_jax.training import Checkpointer, check_workdir, key_from_json, key_to_json, run_checkpointer
+from symbiosis_jax.training import (
+    Checkpointer, check_resume_config, check_workdir, key_from_json, key_to_json, run_checkpointer,
+)
 
 
 def _data(x):
@@ -220,3 +222,19 @@ def test_a_fresh_run_refuses_an_earlier_runs_checkpoints(tmp_path, capsys):
     ckpt, latest = run_checkpointer(tmp_path, resume=True)
     assert latest == 4
     ckpt.close()
+
+
+def test_resume_config_check_names_changes_and_accepts_new_fields_at_their_defaults():
+    def cfg(**search):
+        return ml_collections.ConfigDict({"search": {"n": 8, **search}, "logging": {"every": 1}})
+
+    saved = {"search": {"n": 8}, "logging": {"every": 5}}  # written before `reuse` existed
+    check_resume_config(cfg(), saved, "d", may_change=("logging.",))
+    with pytest.raises(ValueError, match=r"different config \(config.search.reuse: \(absent\) -> False\)"):
+        check_resume_config(cfg(reuse=False), saved, "d", may_change=("logging.",))
+    defaults = cfg(reuse=False)
+    check_resume_config(cfg(reuse=False), saved, "d", may_change=("logging.",), defaults=defaults)
+    with pytest.raises(ValueError, match=r"config.search.reuse: False -> True\); resume with the run's own"):
+        check_resume_config(cfg(reuse=True), saved, "d", may_change=("logging.",), defaults=defaults)
+    with pytest.raises(ValueError, match=r"config.search.n: 8 -> 9"):
+        check_resume_config(cfg(n=9), saved, "d", may_change=("logging.",), defaults=defaults)
