@@ -39,6 +39,8 @@ def _np(tree):
 def test_interrupted_and_resumed_run_ends_with_identical_state(tmp_path):
     straight = rlvr.fit(_config(4), workdir=str(tmp_path / "straight"))
     rlvr.fit(_config(2), workdir=str(tmp_path / "split"))           # "interrupted" at 2
+    with open(tmp_path / "split" / "metrics.jsonl", "a") as f:      # step 3 logged, then killed
+        f.write(json.dumps({"step": 3, "reward_mean": -1.0, "loss": -1.0}) + "\n")  # before its checkpoint
     resumed = rlvr.fit(_config(4), workdir=str(tmp_path / "split"), resume=True)
     assert resumed.eval_before is None                               # no SFT, no step-0 eval
     assert int(straight.state.step) == int(resumed.state.step) == 4
@@ -53,7 +55,9 @@ def test_interrupted_and_resumed_run_ends_with_identical_state(tmp_path):
     # Logged steps continue where they stopped, each once, with the same rewards.
     def rows(d):
         with open(tmp_path / d / "metrics.jsonl") as f:
-            return {r["step"]: r for r in map(json.loads, f) if r["step"] > 0}
+            rows = [r for r in map(json.loads, f) if r["step"] > 0]
+        assert len({r["step"] for r in rows}) == len(rows), [r["step"] for r in rows]
+        return {r["step"]: r for r in rows}
     s, r = rows("straight"), rows("split")
     assert sorted(s) == sorted(r) == [1, 2, 3, 4]
     for step in (1, 2, 3, 4):
