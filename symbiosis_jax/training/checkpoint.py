@@ -171,9 +171,10 @@ def check_resume_config(config: Any, saved: Mapping[str, Any] | None, directory:
         return
     now = flatten_config(to_jsonable(config.to_dict()))
     before = flatten_config(saved)
-    if defaults is not None:
+    if defaults is not None:  # fields the run has now but its checkpoint predates
         for k, v in flatten_config(to_jsonable(defaults.to_dict())).items():
-            before.setdefault(k, v)
+            if k in now and k not in before:
+                before[k] = v
 
     def allowed(k):
         return any(k == m or (m.endswith(".") and k.startswith(m)) for m in may_change)

@@ -233,6 +233,7 @@ def test_resume_config_check_names_changes_and_accepts_new_fields_at_their_defau
     with pytest.raises(ValueError, match=r"different config \(config.search.reuse: \(absent\) -> False\)"):
         check_resume_config(cfg(reuse=False), saved, "d", may_change=("logging.",))
     defaults = cfg(reuse=False)
+    defaults.network = {"blocks": 4}  # a default section that the experiment replaced: not compared
     check_resume_config(cfg(reuse=False), saved, "d", may_change=("logging.",), defaults=defaults)
     with pytest.raises(ValueError, match=r"config.search.reuse: False -> True\); resume with the run's own"):
         check_resume_config(cfg(reuse=True), saved, "d", may_change=("logging.",), defaults=defaults)
