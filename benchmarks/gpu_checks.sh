@@ -69,7 +69,7 @@ section parity 160 env JAX_PLATFORMS=cuda,cpu JAX_DEFAULT_MATMUL_PRECISION=highe
   $PY -m pytest -q -p no:cacheprovider -n 4 -m "not slow" tests/models/test_hf_parity.py \
   tests/sampling tests/mcts/test_parity.py tests/loops/test_rlvr_smoke.py
 # The README's main job (GRPO on arithmetic), as a user would run it on a GPU.
-section demo 150 $PY experiments/train.py --workdir=/tmp/gpu_demo_run
+section demo 150 $PY experiments/train.py --workdir=/tmp/gpu_demo_run --overwrite
 
 # Experiments (only when named), each with its baseline in the same process tree:
 # - XLA command buffers for loops: both searches spend 170-950 us per simulation on the H200 against
