@@ -210,6 +210,16 @@ def _jsonable(x: Any) -> Any:
     return repr(x)
 
 
+def _wait_for_all_processes(name: str) -> None:
+    """A barrier across JAX processes (nothing with one process)."""
+    import jax
+
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
+
+
 def run(
     config: ml_collections.ConfigDict,
     workdir: str | os.PathLike | None = None,
@@ -281,6 +291,7 @@ def run(
         removed = checkpoint.remove_run_outputs(workdir) if is_main else []
         if removed:
             print(f"[symbiosis_jax] --overwrite: removed {', '.join(removed)} from {workdir}", flush=True)
+        _wait_for_all_processes("symbiosis_jax --overwrite")  # the others must not see the old run
     else:
         checkpoint.check_workdir(workdir, resume=resume)
     path = os.path.join(workdir, "config.json")
