@@ -72,7 +72,7 @@ def main(argv):
 
     from symbiosis_jax.loops import alphazero, arena
     from symbiosis_jax.loops.alphazero_search import pure_mcts_agent
-    from symbiosis_jax.training import Checkpointer
+    from symbiosis_jax.training.checkpoint import CHECKPOINT_DIR, Checkpointer
 
     if _GAMES.value <= 0 or _GAMES.value % 2:
         raise app.UsageError(f"--games={_GAMES.value} must be a positive even number")
@@ -91,10 +91,10 @@ def main(argv):
     config = load_run_config(workdir)
     if config.get("loop") != "alphazero":
         raise app.UsageError(f"{workdir} holds a {config.get('loop')!r} run, not an AlphaZero one")
-    with Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=None) as ckpt:
+    with Checkpointer(os.path.join(workdir, CHECKPOINT_DIR), max_to_keep=None) as ckpt:
         available = ckpt.all_steps()
     if not available:
-        raise app.UsageError(f"no checkpoint under {workdir}/checkpoints")
+        raise app.UsageError(f"no checkpoint under {os.path.join(workdir, CHECKPOINT_DIR)}")
     if _STEPS.value == "latest":
         steps = available[-1:]
     elif _STEPS.value == "all":

@@ -511,10 +511,10 @@ def load_network(config: ml_collections.ConfigDict, workdir: str, *, step: int |
         ``(env, graphdef, params)``; ``params`` are the evaluated agent's (the moving
         average when ``config.train.ema_decay > 0``, else the trained parameters).
     """
-    from symbiosis_jax.training import Checkpointer
+    from symbiosis_jax.training.checkpoint import CHECKPOINT_DIR, Checkpointer
 
     env = make_env(config)
     graphdef, target = abstract_train_state(config, env)
-    with Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=None) as ckpt:
+    with Checkpointer(os.path.join(workdir, CHECKPOINT_DIR), max_to_keep=None) as ckpt:
         ts, _ = ckpt.restore(step, target=target)
     return env, graphdef, ts.ema_params

@@ -49,11 +49,12 @@ def validate_search_config(cfg: ml_collections.ConfigDict) -> None:
             f"config.search.num_simulations={cfg.num_simulations} needs {cfg.num_simulations + 1} tree nodes "
             f"(one per simulation plus the root) but config.search.num_nodes={cfg.num_nodes}"
         )
-    if not isinstance(cfg.get("reuse_tree", False), bool):
+    # (pb_c_*, gumbel_scale and reuse_tree may be absent: configs saved before they existed.)
+    if "reuse_tree" in cfg and not isinstance(cfg.reuse_tree, bool):
         raise ValueError(f"config.search.reuse_tree={cfg.reuse_tree!r} must be True or False")
     if cfg.algorithm == "puct":
         # The search checks these too, but only while tracing inside the jitted iteration.
-        if not cfg.get("pb_c_base", 1.0) > 0:
+        if "pb_c_base" in cfg and not cfg.pb_c_base > 0:
             raise ValueError(f"config.search.pb_c_base={cfg.pb_c_base!r} must be > 0")
         if not cfg.dirichlet_alpha > 0:
             raise ValueError(f"config.search.dirichlet_alpha={cfg.dirichlet_alpha!r} must be > 0")
@@ -63,7 +64,7 @@ def validate_search_config(cfg: ml_collections.ConfigDict) -> None:
         raise ValueError(
             f"config.search.max_num_considered_actions={cfg.max_num_considered_actions} must be positive"
         )
-    if cfg.algorithm == "gumbel" and not cfg.get("gumbel_scale", 1.0) >= 0:
+    if cfg.algorithm == "gumbel" and "gumbel_scale" in cfg and not cfg.gumbel_scale >= 0:
         raise ValueError(f"config.search.gumbel_scale={cfg.gumbel_scale!r} must be >= 0")
 
 
@@ -98,6 +99,9 @@ def make_search_fn(
 def _search_fn(cfg, game, evaluate_fn, *, add_noise: bool):
     from symbiosis_jax import mcts
 
+    # Constants the config leaves out take the search functions' own defaults.
+    given = lambda *names: {k: cfg[k] for k in names if k in cfg}  # noqa: E731
+
     def search_fn(key, params, state, tree=None):
         common = dict(
             env=game, evaluate_fn=evaluate_fn, num_simulations=cfg.num_simulations,
@@ -107,13 +111,11 @@ def _search_fn(cfg, game, evaluate_fn, *, add_noise: bool):
             out = mcts.gumbel_search(
                 params, key, state, **common,
                 max_num_considered_actions=cfg.max_num_considered_actions,
-                gumbel_scale=cfg.get("gumbel_scale", 1.0) if add_noise else 0.0,
+                **(given("gumbel_scale") if add_noise else {"gumbel_scale": 0.0}),
             )
         else:
             out = mcts.puct_search(
-                params, key, state, **common,
-                pb_c_init=cfg.get("pb_c_init", 1.25),
-                pb_c_base=cfg.get("pb_c_base", 19652.0),
+                params, key, state, **common, **given("pb_c_init", "pb_c_base"),
                 dirichlet_alpha=cfg.dirichlet_alpha,
                 dirichlet_fraction=cfg.dirichlet_fraction if add_noise else 0.0,
                 temperature=1.0 if add_noise else 0.0,
