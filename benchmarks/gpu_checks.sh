@@ -8,11 +8,12 @@
 #
 # OUT_DIR (default /tmp/gpu_checks) gets one log per section; BUDGET_S defaults to 480. With
 # SECTION names only those sections run (env tests parity sampler grpo mcts_puct mcts_gumbel
-# demo; the exp_* experiments at the end run only when named). Python is `python3` (the GPU image's, with jax[cuda] and torch); the missing pure-Python
+# demo alphazero; the exp_* experiments at the end run only when named). Python is `python3` (the GPU image's, with jax[cuda] and torch); the missing pure-Python
 # packages are expected on PYTHONPATH (see BENCHMARKS.md, "GPU"). All sections take about 12
 # minutes on an H200, more than one 10-minute call: run them as two calls, e.g.
 #   bash benchmarks/gpu_checks.sh OUT 480 env tests sampler grpo
 #   bash benchmarks/gpu_checks.sh OUT 480 mcts_puct mcts_gumbel parity demo
+#   bash benchmarks/gpu_checks.sh OUT 240 alphazero            (if the lease has time left)
 set -u
 OUT=${1:-/tmp/gpu_checks}
 BUDGET=${2:-480}
@@ -70,6 +71,8 @@ section parity 160 env JAX_PLATFORMS=cuda,cpu JAX_DEFAULT_MATMUL_PRECISION=highe
   tests/sampling tests/mcts/test_parity.py tests/loops/test_rlvr_smoke.py
 # The README's main job (GRPO on arithmetic), as a user would run it on a GPU.
 section demo 150 $PY experiments/train.py --workdir=/tmp/gpu_demo_run --overwrite
+# AlphaZero self-play (ours, mctx, ours with subtree reuse) and training speed, full sizes.
+section alphazero 180 $PY benchmarks/alphazero.py
 
 # Experiments (only when named), each with its baseline in the same process tree:
 # - XLA command buffers for loops: both searches spend 170-950 us per simulation on the H200 against
