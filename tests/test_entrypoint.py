@@ -218,6 +218,37 @@ def test_earlier_run_in_the_workdir_needs_resume_or_overwrite(train_module, fake
     assert json.loads((workdir / "config.json").read_text())["model"]["width"] == 16
 
 
+def test_a_smoke_run_into_its_default_workdir_starts_again(train_module, fake_loop, config_file, tmp_path):
+    # A seconds-long smoke check is rerun often; its default workdir runs/<config>-smoke is
+    # disposable. Any other run, or a smoke run into a named workdir, keeps the refusal.
+    import jax.numpy as jnp
+
+    from symbiosis_jax.training import Checkpointer
+
+    def leave_a_checkpoint(workdir):
+        with Checkpointer(workdir / "checkpoints") as ckpt:
+            ckpt.save(2, {"x": jnp.ones(2)})
+
+    smoke = tmp_path / "runs" / "my_exp-smoke"
+    train_module.main_from_argv(["train.py", f"--config={config_file}:smoke"])
+    leave_a_checkpoint(smoke)
+    train_module.main_from_argv(["train.py", f"--config={config_file}:smoke", "--config.model.width=16"])
+    assert [c["workdir"] for c in fake_loop] == [os.path.join("runs", "my_exp-smoke")] * 2
+    assert sorted(os.listdir(smoke)) == ["config.json"]  # the first run's checkpoints went
+    assert json.loads((smoke / "config.json").read_text())["model"]["width"] == 16
+    leave_a_checkpoint(smoke)
+    train_module.main_from_argv(["train.py", f"--config={config_file}:smoke", "--resume"])  # still resumable
+    assert fake_loop[-1]["resume"] is True and os.listdir(smoke / "checkpoints")
+    with pytest.raises(ValueError, match=r"already holds a run's checkpoints"):
+        train_module.main_from_argv(["train.py", f"--config={config_file}:smoke", f"--workdir={smoke}"])
+    full = tmp_path / "runs" / "my_exp"
+    train_module.main_from_argv(["train.py", f"--config={config_file}"])
+    leave_a_checkpoint(full)
+    with pytest.raises(ValueError, match=r"already holds a run's checkpoints"):
+        train_module.main_from_argv(["train.py", f"--config={config_file}"])
+    assert len(fake_loop) == 4
+
+
 def test_workdir_that_is_a_file_is_rejected(config_file, fake_loop, tmp_path):
     # Was: FileExistsError from os.makedirs.
     (tmp_path / "afile").write_text("")

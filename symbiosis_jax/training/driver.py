@@ -180,6 +180,11 @@ def default_workdir(config_spec: str | None, config: Mapping | None = None) -> s
     return os.path.join("runs", "run")
 
 
+def is_smoke_spec(config_spec: str | None) -> bool:
+    """Whether ``"configs/NAME.py:smoke"`` names a config's ``smoke`` variant."""
+    return bool(config_spec) and config_spec.partition(":")[2] == "smoke"
+
+
 def _flatten(d: Mapping, prefix: str = "") -> list[tuple[str, Any]]:
     out = []
     for k in sorted(d):
@@ -239,7 +244,9 @@ def run(
         overwrite: delete the outputs of an earlier run in ``workdir`` (its
             checkpoints, metrics, TensorBoard events and config.json) and start
             again. Without it (or ``resume``) a workdir that holds checkpoints is
-            an error, raised before anything is built.
+            an error, raised before anything is built. A ``smoke`` variant run
+            into its default workdir (no ``workdir``, no ``resume``) always
+            starts again.
         config_spec: ``"configs/NAME.py[:variant]"`` the config came from (for
             the default workdir and the summary).
         verbose: print the config summary.
@@ -263,6 +270,10 @@ def run(
         validate(config)
     if workdir is None:
         workdir = default_workdir(config_spec, config)
+        if not resume and is_smoke_spec(config_spec):
+            # A smoke run is a seconds-long check, run again and again: its default workdir
+            # (runs/<config>-smoke) holds nothing worth keeping, so it starts again each time.
+            overwrite = "smoke variant"
     workdir = os.fspath(workdir)
     if not workdir:
         raise ValueError("workdir='' is empty; pass --workdir=<a folder>, or leave it out for runs/<config>.")
@@ -290,7 +301,8 @@ def run(
     if overwrite:
         removed = checkpoint.remove_run_outputs(workdir) if is_main else []
         if removed:
-            print(f"[symbiosis_jax] --overwrite: removed {', '.join(removed)} from {workdir}", flush=True)
+            why = overwrite if isinstance(overwrite, str) else "--overwrite"
+            print(f"[symbiosis_jax] {why}: removed {', '.join(removed)} from {workdir}", flush=True)
         _wait_for_all_processes("symbiosis_jax --overwrite")  # the others must not see the old run
     else:
         checkpoint.check_workdir(workdir, resume=resume)

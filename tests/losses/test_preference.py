@@ -1,6 +1,5 @@
 """DPO family, SPIN and Bradley-Terry against numpy references and known limits."""
 
-import functools
 
 import jax
 import jax.numpy as jnp

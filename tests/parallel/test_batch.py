@@ -1,6 +1,5 @@
 """shard_batch: leading axis on the data axes, real per-device shards, clear errors."""
 
-import jax
 import numpy as np
 import pytest
 from jax.sharding import PartitionSpec as P
