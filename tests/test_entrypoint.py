@@ -249,6 +249,29 @@ def test_a_smoke_run_into_its_default_workdir_starts_again(train_module, fake_lo
     assert len(fake_loop) == 4
 
 
+def test_a_mesh_that_does_not_fit_fails_before_overwrite_deletes_anything(train_module, fake_loop, config_file,
+                                                                          tmp_path):
+    import jax.numpy as jnp
+
+    from symbiosis_jax.training import Checkpointer
+
+    workdir = tmp_path / "w"
+    with Checkpointer(workdir / "checkpoints") as ckpt:
+        ckpt.save(2, {"x": jnp.ones(2)})
+    args = ["train.py", f"--config={config_file}:smoke", f"--workdir={workdir}", "--overwrite"]
+    with pytest.raises(ValueError, match=r"config.mesh: .*sizes multiply to 3 but there are 8 devices"):
+        train_module.main_from_argv(args + ["--config.mesh.data=3"])
+    assert os.listdir(workdir / "checkpoints") and not fake_loop  # the earlier run is still there
+
+
+def test_alphazero_batch_the_data_axis_does_not_divide_fails_before_the_workdir(tmp_path):
+    config = driver.load_config(os.path.join(REPO, "configs", "alphazero_tictactoe.py:smoke"),
+                                **{"selfplay.batch_size": 12})
+    with pytest.raises(ValueError, match=r"config.selfplay.batch_size=12 must be divisible by the mesh's data axis"):
+        driver.run(config, workdir=str(tmp_path / "w"), verbose=False)
+    assert not (tmp_path / "w").exists()
+
+
 def test_workdir_that_is_a_file_is_rejected(config_file, fake_loop, tmp_path):
     # Was: FileExistsError from os.makedirs.
     (tmp_path / "afile").write_text("")

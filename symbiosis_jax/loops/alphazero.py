@@ -373,6 +373,11 @@ def make_evaluator(config, env, graphdef) -> Callable[[jax.Array, Params], dict[
 _RESUME_MAY_CHANGE = ("train.num_iterations", "train.time_limit_s", "eval.", "logging.")
 
 
+# The driver runs it before it touches the workdir: a batch the data axis does not divide
+# fails before --overwrite deletes an earlier run.
+check_mesh = check_divisible
+
+
 def train(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = False) -> dict:
     """Runs AlphaZero training from ``config``; logs JSONL/TensorBoard and checkpoints in ``workdir``.
 

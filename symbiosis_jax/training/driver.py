@@ -215,6 +215,25 @@ def _jsonable(x: Any) -> Any:
     return repr(x)
 
 
+def _check_mesh(config: ml_collections.ConfigDict, module: Any) -> None:
+    """Builds ``config.mesh`` over the devices (cheap) and runs the loop module's ``check_mesh``.
+
+    A mesh that does not fit the devices, or a batch the data axis does not divide, is then an
+    error before ``--overwrite`` deletes anything or a workdir is made.
+    """
+    if config.get("mesh") is None:
+        return
+    from symbiosis_jax import parallel
+
+    try:
+        mesh = parallel.make_mesh(parallel.mesh_axes_from_config(config.mesh))
+    except ValueError as e:
+        raise ValueError(f"config.mesh: {e}") from None
+    check = getattr(module, "check_mesh", None)
+    if callable(check):
+        check(config, mesh)
+
+
 def _wait_for_all_processes(name: str) -> None:
     """A barrier across JAX processes (nothing with one process)."""
     import jax
@@ -268,6 +287,7 @@ def run(
     validate = getattr(module, "validate_config", None)
     if callable(validate):
         validate(config)
+    _check_mesh(config, module)
     if workdir is None:
         workdir = default_workdir(config_spec, config)
         if not resume and is_smoke_spec(config_spec):
