@@ -23,19 +23,20 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
-import shutil
-import subprocess
 import sys
 import time
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _REPO not in sys.path:
-    sys.path.insert(0, _REPO)
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_REPO = os.path.dirname(_HERE)
+for _path in (_REPO, _HERE):  # the package and comparison.py beside this file
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+import comparison  # noqa: E402
 
 LOSSES = ("grpo", "dapo", "gspo", "dr_grpo")
 # Per-run metrics summarised per loss (mean, std, min, max, per seed), in table order.
@@ -67,24 +68,7 @@ class RunResult:
     num_steps: int
 
 
-def parse_seeds(text: str | None) -> tuple[int, ...] | None:
-    """`"0,1,2"` -> `(0, 1, 2)`; None -> None (the config's seed).
-
-    Raises:
-        ValueError: empty list, a value that is not an integer, or a repeated seed.
-    """
-    if text is None:
-        return None
-    parts = [p.strip() for p in str(text).split(",")]
-    if not any(parts):
-        raise ValueError(f"--seeds={text!r} is empty; give comma-separated integers, e.g. 0,1,2.")
-    try:
-        seeds = tuple(int(p) for p in parts)
-    except ValueError:
-        raise ValueError(
-            f"--seeds={text!r} must be comma-separated integers, e.g. 0,1,2.") from None
-    check_args(losses=LOSSES, seeds=seeds, steps=None, sft_steps=None)
-    return seeds
+parse_seeds = comparison.parse_seeds
 
 
 def check_args(*, losses: Sequence[str], seeds: Sequence[int] | None, steps: int | None,
@@ -105,24 +89,11 @@ def check_args(*, losses: Sequence[str], seeds: Sequence[int] | None, steps: int
             raise ValueError(f"loss {loss!r} is not one of {LOSSES}.")
     if len(set(losses)) != len(losses):
         raise ValueError(f"losses={losses} repeats a loss.")
-    if seeds is not None:
-        seeds = tuple(seeds)
-        if not seeds:
-            raise ValueError("seeds is empty; give at least one integer seed (or None for the "
-                             "config's seed).")
-        if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in seeds):
-            raise ValueError(f"seeds={seeds} must all be integers.")
-        if len(set(seeds)) != len(seeds):
-            raise ValueError(f"seeds={seeds} repeats a seed.")
+    comparison.check_seeds(seeds)
     if steps is not None and (not isinstance(steps, (int, np.integer)) or steps < 1):
         raise ValueError(f"steps={steps!r} must be an integer >= 1 (or None for the config's).")
     if sft_steps is not None and (not isinstance(sft_steps, (int, np.integer)) or sft_steps < 0):
         raise ValueError(f"sft_steps={sft_steps!r} must be an integer >= 0 (or None).")
-
-
-def _records(workdir: str) -> list:
-    with open(os.path.join(workdir, "metrics.jsonl"), encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def make_configs(*, losses: Sequence[str], seeds: Sequence[int] | None, steps: int | None,
@@ -192,16 +163,8 @@ def run_all(*, out: str, losses: Sequence[str] = LOSSES, seeds: Sequence[int] | 
     losses = tuple(losses)
     planned = make_configs(losses=losses, seeds=seeds, steps=steps, sft_steps=sft_steps,
                            variant=variant, overrides=overrides)
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise ValueError(f"out={out!r} is a file, not a directory; choose another --out.")
     workdirs = [os.path.join(out, loss, f"seed{seed}") for seed, loss, _ in planned]
-    existing = [w for w in workdirs if os.path.exists(w)]
-    if existing and not overwrite:
-        raise ValueError(f"run directories {existing} already exist; pass overwrite=True "
-                         f"(--overwrite) to replace them, or choose another out={out!r}.")
-    for w in existing:
-        shutil.rmtree(w)
-    os.makedirs(out, exist_ok=True)
+    comparison.prepare_run_dirs(out, workdirs, overwrite=overwrite)
     from symbiosis_jax.training import driver
 
     results: list = []
@@ -209,7 +172,7 @@ def run_all(*, out: str, losses: Sequence[str] = LOSSES, seeds: Sequence[int] | 
     for i, ((seed, loss, config), workdir) in enumerate(zip(planned, workdirs)):
         t0 = time.time()
         driver.run(config, workdir=workdir, verbose=False)
-        result = RunResult(loss=loss, seed=seed, workdir=workdir, records=_records(workdir),
+        result = RunResult(loss=loss, seed=seed, workdir=workdir, records=comparison.read_records(workdir),
                            seconds=time.time() - t0,
                            samples_per_round=int(config.rl.num_prompts * config.rl.group_size),
                            num_steps=int(config.rl.num_steps))
@@ -283,12 +246,7 @@ def summarize(results: Sequence[RunResult]) -> dict:
         per_run = [(r.seed, run_metrics(r)) for r in runs]
         entry: dict[str, Any] = {"seeds": [s for s, _ in per_run]}
         for name in METRICS:
-            values = np.array([m[name] for _, m in per_run], dtype=np.float64)
-            entry[name] = {
-                "mean": float(np.mean(values)),
-                "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
-                "min": float(np.min(values)), "max": float(np.max(values)),
-                "per_seed": {str(s): float(v) for (s, _), v in zip(per_run, values)}}
+            entry[name] = comparison.seed_stats([(s, m[name]) for s, m in per_run])
         entry["pass_k"] = per_run[0][1]["pass_k"]
         entry["equal_samples_budget"] = per_run[0][1]["equal_samples_budget"]
         summary[loss] = entry
@@ -403,17 +361,6 @@ def plot(results: Sequence[RunResult], path: str) -> str:
     return path
 
 
-def _finite(x: Any) -> Any:
-    """NaN -> None, recursively (JSON has no NaN)."""
-    if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_finite(v) for v in x]
-    if isinstance(x, float) and not np.isfinite(x):
-        return None
-    return x
-
-
 def write_outputs(out: str, results: Sequence[RunResult], *, meta: dict | None = None) -> dict:
     """Writes `comparison.md`, `comparison.json` and `comparison.png` under `out`.
 
@@ -430,21 +377,9 @@ def write_outputs(out: str, results: Sequence[RunResult], *, meta: dict | None =
                "runs": [{"loss": r.loss, "seed": r.seed, "workdir": r.workdir,
                          **run_metrics(r)} for r in results],
                "summary": summary}
-    with open(js, "w", encoding="utf-8") as f:
-        json.dump(_finite(payload), f, indent=1, allow_nan=False)
+    comparison.write_json(js, payload)
     png = plot(results, os.path.join(out, "comparison.png"))
     return {"md": md, "json": js, "png": png, "table": text}
-
-
-def _provenance() -> dict:
-    """The code's commit and the load average, for the record."""
-    try:
-        commit = subprocess.run(["git", "-C", _REPO, "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = ""
-    return {"commit": commit or None, "loadavg": [round(x, 2) for x in os.getloadavg()],
-            "time": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
 
 
 def main(argv=None):
@@ -473,11 +408,11 @@ def main(argv=None):
     meta = {"argv": list(sys.argv if argv is None else ["compare_rlvr.py", *argv]),
             "losses": list(losses), "seeds": list(seeds) if seeds is not None else None,
             "steps": args.steps, "sft_steps": args.sft_steps, "variant": args.variant,
-            "malloc": args.malloc, "started": _provenance()}
+            "malloc": args.malloc, "started": comparison.provenance()}
     results = run_all(out=args.out, losses=losses, seeds=seeds, steps=args.steps,
                       sft_steps=args.sft_steps, variant=args.variant, overwrite=args.overwrite,
                       on_run=lambda rs: write_outputs(args.out, rs, meta=meta))
-    meta["finished"] = _provenance()
+    meta["finished"] = comparison.provenance()
     paths = write_outputs(args.out, results, meta=meta)
     print(paths["table"])
     print(f"plot: {paths['png']}; numbers: {paths['json']}")

@@ -150,10 +150,11 @@ def run_from_flags(flag_values: flags.FlagValues) -> dict:
     )
 
 
-def main_from_argv(argv: Sequence[str]) -> dict:
-    """Parses ``argv`` (``argv[0]`` is the program name) into fresh flags and runs.
+def parse_argv(argv: Sequence[str]) -> flags.FlagValues:
+    """Parses ``argv`` (``argv[0]`` is the program name) into fresh flags, as the command line does.
 
-    Tests and scripts use this instead of a subprocess.
+    ``flag_values.config`` is then the config with every ``--config.a.b=v`` applied (values typed
+    by ml_collections from the existing fields). Raises ``ValueError`` for an unknown field.
     """
     check_overrides(argv)
     flag_values = flags.FlagValues()
@@ -161,7 +162,15 @@ def main_from_argv(argv: Sequence[str]) -> dict:
     rest = flag_values(list(argv))
     if len(rest) > 1:
         raise app.UsageError(f"unexpected arguments {rest[1:]}")
-    return run_from_flags(flag_values)
+    return flag_values
+
+
+def main_from_argv(argv: Sequence[str]) -> dict:
+    """Parses ``argv`` (``argv[0]`` is the program name) into fresh flags and runs.
+
+    Tests and scripts use this instead of a subprocess.
+    """
+    return run_from_flags(parse_argv(argv))
 
 
 def _main(argv: Sequence[str]) -> None:
