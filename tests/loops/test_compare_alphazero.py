@@ -101,6 +101,32 @@ def test_run_metrics_and_summary_hand_worked():
     assert "| 25 (20 / 30) | 105 ± 64 |" in row  # wall mean (per seed); process CPU s 150 and 60
 
 
+def test_two_arms_one_iteration(tmp_path):
+    # The default suite's end-to-end run: one iteration, evaluated against random play only, two
+    # arms that differ in the evaluation only, so they share one compiled iteration (the slow test
+    # below compares two searches) and train identically.
+    arms = (ca.parse_arm("a"), ca.parse_arm("b:eval.num_games=16"))
+    results = ca.run_all(out=str(tmp_path), config=SMOKE, arms=arms, seeds=(5,), iterations=1, eval_every=1,
+                         common=(("eval.opponents", "('random',)"), ("logging.use_tensorboard", "False")))
+    assert [(r.arm, r.seed) for r in results] == [("a", 5), ("b", 5)]
+    summary = ca.summarize(results)
+    rows = []
+    for result, games in zip(results, (8, 16)):
+        with open(os.path.join(result.workdir, "config.json")) as f:
+            config = json.load(f)
+        assert config["eval"]["num_games"] == games and config["eval"]["opponents"] == ["random"]
+        (row,) = [r for r in result.records if "eval/random/win_rate" in r]
+        assert row["step"] == 1 and (row["eval/random/win_rate"] * games) % 1 == 0  # whole games
+        stat = summary[result.arm]["final_win_rate/random"]
+        assert stat["per_seed"] == {"5": row["eval/random/win_rate"]} and stat["std"] == 0.0
+        assert summary[result.arm]["final_train_loss"]["mean"] == row["train/loss"]
+        rows.append(row)
+    assert rows[0]["train/loss"] == rows[1]["train/loss"]  # same seed and training settings
+    md = ca.table(summary, arms)
+    assert "| vs random: win rate | vs random: loss rate |" in md and "losing lines" not in md
+
+
+@pytest.mark.slow
 def test_two_arms_smoke(tmp_path):
     out = str(tmp_path)
     arms = (ca.parse_arm("gumbel"), ca.parse_arm("puct:search.algorithm=puct"))
