@@ -223,12 +223,12 @@ def test_selfplay_reuses_the_played_subtree(algorithm, tmp_path):
     fresh = search_fn(jax.random.PRNGKey(2), ts.params, state)
     np.testing.assert_array_equal(np.asarray(fresh.tree.node_visits)[:, 0], 1 + n)
 
-    # The loop: self-play reports the root visits its searches started with (kept visits
-    # add up over a game's moves: each search adds n; a game has at most 9 moves).
-    out = alphazero.train(config, workdir=str(tmp_path))
-    assert 1.0 < out["selfplay/reused_root_visits"] < 9 * n
-    assert "selfplay/reused_root_visits" not in alphazero.train(
-        _config("alphazero_tictactoe", **{**over, "search.reuse_tree": False}), workdir=str(tmp_path / "b"))
+    # The loop (one search suffices; without reuse the metric is absent, see the sharded test):
+    # self-play reports the root visits its searches started with (kept visits add up over a
+    # game's moves: each search adds n; a game has at most 9 moves).
+    if algorithm == "gumbel":
+        out = alphazero.train(config, workdir=str(tmp_path))
+        assert 1.0 < out["selfplay/reused_root_visits"] < 9 * n
 
 
 @pytest.mark.slow
@@ -328,3 +328,5 @@ def test_sharded_iteration_equals_single_device(reuse_tree):
     np.testing.assert_allclose(float(m1["train/loss"]), float(m8["train/loss"]), rtol=1e-5)
     if reuse_tree:
         assert float(m1["selfplay/reused_root_visits"]) == float(m8["selfplay/reused_root_visits"]) > 0
+    else:
+        assert "selfplay/reused_root_visits" not in m1 and "selfplay/reused_root_visits" not in m8
