@@ -116,7 +116,7 @@ def parse_arm(text: str) -> Arm:
     """
     name, _, rest = str(text).partition(":")
     name = name.strip()
-    if not name or not _NAME.match(name):
+    if not _NAME.match(name) or not name.strip("."):  # "." and ".." are not folders of their own
         raise ValueError(f"--arm={text!r}: the arm's name {name!r} must be letters, digits, _ . -"
                          " (it names the arm's folder), e.g. --arm=puct:search.algorithm=puct.")
     return Arm(name, parse_overrides(rest, what=f"--arm={text!r}"))

@@ -32,6 +32,7 @@ def test_parse_arm():
 @pytest.mark.parametrize("argv, match", [
     (["--arm=a b"], r"the arm's name 'a b' must be letters"),
     (["--arm=:search.algorithm=puct"], r"the arm's name '' must be"),
+    (["--arm=.."], r"the arm's name '..' must be"),
     (["--arm=x:search.algorithm"], r"'search.algorithm' is not field=value"),
     (["--arm=x", "--arm=x:seed=3"], r"repeat a name"),
     (["--arm=x:search.nope=1"], r"arm 'x': --config.search.nope: search has no field 'nope'"),
