@@ -137,7 +137,7 @@ def selfplay(key: jax.Array, params: Params, *, graphdef, env, search_fn, config
         "selfplay/num_positions": jnp.sum(valid.astype(jnp.int32)),
     }
     if reuse:
-        # Mean root visits a search started with, over the positions played (0 without reuse).
+        # Mean root visits a search started with, over the positions played (logged with reuse only).
         played = jnp.maximum(jnp.sum(valid), 1)
         stats["selfplay/reused_root_visits"] = jnp.sum(jnp.where(valid, reused, 0.0)) / played
     return samples, valid, stats
