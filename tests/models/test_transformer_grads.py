@@ -84,8 +84,9 @@ def test_model_gradients_match_reference():
         logits = _reference_logits(p, tokens, mask, CFG)
         return jnp.sum(jax.nn.log_softmax(logits) * w * mask[..., None])
 
-    v1, g1 = jax.value_and_grad(ours)(state)
-    v2, g2 = jax.value_and_grad(ref)(nnx.State(state))
+    # Jitted: run op by op, the two backward passes take most of a minute.
+    v1, g1 = jax.jit(jax.value_and_grad(ours))(state)
+    v2, g2 = jax.jit(jax.value_and_grad(ref))(nnx.State(state))
     np.testing.assert_allclose(v1, v2, rtol=1e-5)
     g2 = nnx.to_pure_dict(g2)
     g2["blocks"] = {i: g2["blocks"][i] for i in range(CFG.num_layers)}
