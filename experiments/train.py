@@ -117,16 +117,7 @@ def check_overrides(argv: Sequence[str]) -> None:
     # are, instead of inside absl's flag-parsing traceback.
     config = driver.load_config(spec)
     for path in dotted:
-        node = config
-        parts = path.split(".")
-        for i, part in enumerate(parts):
-            if not hasattr(node, "keys") or part not in node:
-                where = ".".join(parts[:i]) or "config"
-                fields = sorted(node.keys()) if hasattr(node, "keys") else []
-                raise ValueError(
-                    f"--config.{path}: {where} has no field {part!r}; fields: {fields}."
-                )
-            node = node[part]
+        driver.resolve_dotted(config, path, label=f"--config.{path}")
 
 
 def run_from_flags(flag_values: flags.FlagValues) -> dict:

@@ -104,7 +104,7 @@ def test_no_variant_and_explicit_workdir(train_module, fake_loop, config_file, t
 
 
 def test_unknown_override_field_is_rejected(train_module, fake_loop, config_file):
-    with pytest.raises(ValueError, match=r"--config.model.depth: model has no field 'depth'; fields: \['width'\]"):
+    with pytest.raises(ValueError, match=r"--config.model.depth: model has no field 'depth'; fields: \['width'\]\.$"):
         train_module.main_from_argv(["train.py", f"--config={config_file}", "--config.model.depth=3"])
     assert fake_loop == []
 
@@ -284,8 +284,11 @@ def test_workdir_that_is_a_file_is_rejected(config_file, fake_loop, tmp_path):
 def test_load_config_overrides_and_errors(config_file, fake_loop):
     config = driver.load_config(config_file + ":smoke", **{"optimizer.learning_rate": 1e-3, "seed": 3})
     assert config.optimizer.learning_rate == 1e-3 and config.seed == 3 and config.num_steps == 2
-    with pytest.raises(ValueError, match=r"override 'optimizer.lr': config has no field 'lr'"):
+    with pytest.raises(ValueError, match=r"override 'optimizer.lr': optimizer has no field 'lr'; fields: \[.*'learning_rate'"):
         driver.load_config(config_file, **{"optimizer.lr": 1.0})
+    # A near miss names the closest field.
+    with pytest.raises(ValueError, match=r"override 'optimiser.lr': config has no field 'optimiser'; .*Did you mean 'optimizer'\?$"):
+        driver.load_config(config_file, **{"optimiser.lr": 1.0})
     with pytest.raises(FileNotFoundError, match=r"does not exist"):
         driver.load_config("configs/missing.py")
     out = driver.run(config, workdir="w2", verbose=False)

@@ -15,6 +15,7 @@ An unknown name raises ``ValueError`` listing both. Notebooks use
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.util
 import json
@@ -100,18 +101,31 @@ def get_loop(name: str) -> TrainFn:
     raise ValueError(f"config.loop={name!r} is not a known loop; known loops: {known_loops()}.")
 
 
-def _set_dotted(config: ml_collections.ConfigDict, dotted: str, value: Any) -> None:
+def resolve_dotted(config: ml_collections.ConfigDict, dotted: str, *, label: str) -> tuple[Any, str]:
+    """The node that holds the last field of ``dotted`` (``"search.num_simulations"``) and its name.
+
+    Raises:
+        ValueError: naming ``label``, the missing field, the fields that exist and the
+            closest one, e.g. ``"--config.search.num_simulatons: search has no field
+            'num_simulatons'; fields: [...]. Did you mean 'num_simulations'?"``.
+    """
     parts = dotted.split(".")
     node = config
-    for p in parts[:-1]:
-        if p not in node:
-            raise ValueError(f"override {dotted!r}: config has no field {p!r}.")
-        node = node[p]
-    if parts[-1] not in node:
-        raise ValueError(
-            f"override {dotted!r}: config has no field {parts[-1]!r}; fields: {sorted(node.keys())}."
-        )
-    node[parts[-1]] = value
+    for i, part in enumerate(parts):
+        if not hasattr(node, "keys") or part not in node:
+            where = ".".join(parts[:i]) or "config"
+            fields = sorted(node.keys()) if hasattr(node, "keys") else []
+            close = difflib.get_close_matches(part, fields, n=1, cutoff=0.75)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"{label}: {where} has no field {part!r}; fields: {fields}.{hint}")
+        if i < len(parts) - 1:
+            node = node[part]
+    return node, parts[-1]
+
+
+def _set_dotted(config: ml_collections.ConfigDict, dotted: str, value: Any) -> None:
+    node, field = resolve_dotted(config, dotted, label=f"override {dotted!r}")
+    node[field] = value
 
 
 def _make_configs_importable(path: str) -> None:
