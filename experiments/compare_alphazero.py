@@ -1,10 +1,10 @@
-"""AlphaZero ablations side by side: one config, named sets of overrides ("arms"), several seeds.
+r"""AlphaZero ablations side by side: one config, named sets of overrides ("arms"), several seeds.
 
 Run:
     python experiments/compare_alphazero.py                   # tic-tac-toe: gumbel, puct, gumbel + reuse
     python experiments/compare_alphazero.py --seeds=0,1,2 --eval_every=10 --out=runs/compare_az
     python experiments/compare_alphazero.py --arm=gumbel --arm="sims8:search.num_simulations=8,search.num_nodes=9"
-    python experiments/compare_alphazero.py --config=configs/alphazero_connect4.py --iterations=100 --eval_every=50 \\
+    python experiments/compare_alphazero.py --config=configs/alphazero_connect4.py --iterations=100 --eval_every=50 \
         --arm=gumbel --arm="puct:search.algorithm=puct"
 
 An arm is `NAME` (the config as it is) or `NAME:field=value,field=value`: dotted config fields,

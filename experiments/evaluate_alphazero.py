@@ -1,4 +1,4 @@
-"""Plays an AlphaZero run's checkpoints against a baseline, with confidence intervals.
+r"""Plays an AlphaZero run's checkpoints against a baseline, with confidence intervals.
 
     python experiments/evaluate_alphazero.py --workdir=runs/alphazero_connect4 \
         [--steps=latest|all|2000,2500] [--games=256] [--opponent=mcts] \

@@ -1,4 +1,4 @@
-"""The one entry point: flags and config, optional jax.distributed, then the driver.
+r"""The one entry point: flags and config, optional jax.distributed, then the driver.
 
     python experiments/train.py --config=configs/NAME.py[:variant] \
         [--config.field=value ...] [--workdir=DIR] [--resume | --overwrite] \
