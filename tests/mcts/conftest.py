@@ -1,9 +1,6 @@
 """Fixtures for the tree-search tests: random positions and a random linear network.
 
-Every test here compiles with most XLA optimisations off (`fast_compiles`, about 35% less
-time for this folder): the tests compare decisions and statistics, with mctx compiled the
-same way, never speed. Tests marked `slow` (the Gumbel parity with noise) keep the full
-optimisations, so the optimised build is still held to mctx.
+These tests compile with `fast_compiles` (see `FAST_COMPILE_FOLDERS` in tests/conftest.py).
 """
 
 import jax
@@ -80,9 +77,3 @@ def tic_tac_toe():
 @pytest.fixture(scope="session")
 def connect_four():
     return mcts.pgx_env("connect_four")
-
-
-@pytest.fixture(autouse=True)
-def _fast_compiles(fast_compiles):
-    """Opts every test of this folder into `fast_compiles` (tests/conftest.py)."""
-    yield
