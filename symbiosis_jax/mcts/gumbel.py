@@ -191,6 +191,9 @@ def gumbel_search(
         raise ValueError(
             f"max_num_considered_actions={max_num_considered_actions!r} must be an int >= 1"
         )
+    if isinstance(gumbel_scale, (int, float)) and gumbel_scale < 0:
+        # A negative scale would prefer the actions the noise disfavours.
+        raise ValueError(f"gumbel_scale={gumbel_scale} must be >= 0 (0 = no noise)")
     # The split mirrors mctx.gumbel_muzero_policy so that equal keys give equal noise.
     search_key, gumbel_key = jax.random.split(key)
     tree = init_root(

@@ -318,6 +318,10 @@ def test_bad_settings_raise_before_compiling(tic_tac_toe):
             None, jax.random.key(0), states, env=env, evaluate_fn=ev, num_simulations=4,
             max_num_considered_actions=0,
         )
+    with pytest.raises(ValueError, match=r"gumbel_scale=-1.0 must be >= 0"):
+        mcts.gumbel_search(
+            None, jax.random.key(0), states, env=env, evaluate_fn=ev, num_simulations=4, gumbel_scale=-1.0
+        )
     with pytest.raises(ValueError, match="lacks 'init'"):
         mcts.puct_search(None, jax.random.key(0), states, env=object(), evaluate_fn=ev, num_simulations=4)
     with pytest.raises(ValueError, match="'chess' is not one of"):
