@@ -22,8 +22,9 @@ $(STAMP): setup.py
 demo: $(STAMP)
 	$(PY) experiments/train.py --overwrite
 
+# --durations=15 lists the slowest tests at the end, to keep the suite fast.
 test: $(STAMP)
-	$(PY) -m pytest -q -n auto -m "not slow and not gpu"
+	$(PY) -m pytest -q -n auto -m "not slow and not gpu" --durations=15
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q -n auto -m ""
