@@ -332,11 +332,14 @@ def record_game(
     """Plays one game on the host, move by move, for display.
 
     Returns:
-        ``(states, actions, rewards)``: the states from the start to the end, the
-        actions, and the final ``[2]`` rewards of (first, second) agent.
+        ``(states, actions, rewards)``: the states from the start to the end (numpy
+        leaves), the actions, and the final ``[2]`` rewards of (first, second) agent.
     """
     init_key, key = jax.random.split(key)
-    state = jax.tree.map(lambda x: x[None], env.init(init_key))
+    # The state and actions stay in numpy between calls: an agent's output carries the
+    # sharding of its parameters (a restored run's mesh), and a device state stepped with it
+    # would change the agents' input types after the first move and compile each agent twice.
+    state = jax.tree.map(lambda x: np.asarray(x)[None], env.init(init_key))
     first_player = int(state.current_player[0])
     step_fn = _cached_jit(_STEP_FNS.setdefault(env.id, jax.vmap(env.step)))
     first_jit, second_jit = _cached_jit(agent_first), _cached_jit(agent_second)
@@ -347,11 +350,11 @@ def record_game(
             break
         k = jax.random.fold_in(key, t)
         if int(state.current_player[0]) == first_player:
-            action = first_jit(params_first, k, state)
+            action = np.asarray(first_jit(params_first, k, state))
         else:
-            action = second_jit(params_second, k, state)
-        state = step_fn(state, action)
-        total += np.asarray(state.rewards[0])
+            action = np.asarray(second_jit(params_second, k, state))
+        state = jax.device_get(step_fn(state, action))
+        total += state.rewards[0]
         actions.append(int(action[0]))
         states.append(jax.tree.map(lambda x: x[0], state))
     rewards = np.array([total[first_player], total[1 - first_player]])

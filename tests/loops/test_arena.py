@@ -97,3 +97,27 @@ def test_every_reply_matches_reference_tree_walk():
     assert result.losses[0] > 0  # this naive agent is beaten by some line
     perfect = arena.tic_tac_toe_every_reply(arena.minimax_agent(), pad_to=1024)
     assert perfect.losses.tolist() == [0, 0]
+
+
+def test_record_game_replays_a_legal_game_and_compiles_each_agent_once():
+    # Parameters restored from a checkpoint live on the run's mesh, so an agent's action (and
+    # the state stepped with it) carries that sharding; the host loop must still call each
+    # agent with one input type, or every agent compiles twice.
+    env = pgx.make("tic_tac_toe")
+    mesh = jax.make_mesh((len(jax.devices()),), ("data",))
+    params = jax.device_put(jnp.zeros(9), jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
+    traces = []
+
+    def prefer_high_cells(params, key, state):  # deterministic: the last legal cell
+        del key
+        traces.append(1)
+        scores = jnp.where(state.legal_action_mask, params + jnp.arange(9.0), -1.0)
+        return jnp.argmax(scores, axis=-1).astype(jnp.int32)
+
+    states, actions, rewards = arena.record_game(jax.random.PRNGKey(0), env, prefer_high_cells,
+                                                 _first_legal_agent, params_first=params)
+    # X takes 8, 7, 6, O takes 0, 1: X completes the bottom row on its third move.
+    assert actions == [8, 0, 7, 1, 6]
+    assert len(states) == len(actions) + 1 and bool(states[-1].terminated)
+    np.testing.assert_array_equal(rewards, [1.0, -1.0])
+    assert len(traces) == 1
