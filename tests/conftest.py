@@ -5,6 +5,8 @@ import time, which pytest guarantees happens before the test modules load.
 """
 
 import os
+import shutil
+import tempfile
 
 _FLAG = "--xla_force_host_platform_device_count=8"
 if _FLAG not in os.environ.get("XLA_FLAGS", ""):
@@ -14,10 +16,29 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+# One persistent compilation cache per test session, shared by the xdist workers and the
+# subprocesses that tests start (they inherit the environment): several tests compile the
+# same smoke-config steps, and a compile found in the cache is loaded instead of rebuilt
+# (the key is the program, the compile options and the jaxlib version). The session that
+# made the folder removes it at the end; a JAX_COMPILATION_CACHE_DIR of your own is used
+# as it is and kept. The size limit turns on jax's file lock between the workers.
+_SESSION_CACHE_DIR = None
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    _SESSION_CACHE_DIR = tempfile.mkdtemp(prefix="symbiosis_jax_test_cache_")
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = _SESSION_CACHE_DIR
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(2 * 1024**3))
+
 import jax  # noqa: E402  (must follow the XLA_FLAGS set-up)
 import pytest  # noqa: E402
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+def pytest_unconfigure(config):
+    del config
+    if _SESSION_CACHE_DIR is not None:
+        shutil.rmtree(_SESSION_CACHE_DIR, ignore_errors=True)
 
 
 @pytest.fixture
