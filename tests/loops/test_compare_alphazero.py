@@ -105,10 +105,12 @@ def test_run_metrics_and_summary_hand_worked():
 def test_two_arms_one_iteration(tmp_path):
     # The default suite's end-to-end run: one iteration, evaluated against random play only, two
     # arms that differ in the evaluation only, so they share one compiled iteration (the slow test
-    # below compares two searches) and train identically.
+    # below compares two searches) and train identically. Self-play reuses the tree, so the
+    # default suite runs the loop with reuse once (its search is checked in test_alphazero.py).
     arms = (ca.parse_arm("a"), ca.parse_arm("b:eval.num_games=16"))
     results = ca.run_all(out=str(tmp_path), config=SMOKE, arms=arms, seeds=(5,), iterations=1, eval_every=1,
-                         common=(("eval.opponents", "('random',)"), ("logging.use_tensorboard", "False")))
+                         common=(("eval.opponents", "('random',)"), ("logging.use_tensorboard", "False"),
+                                 ("search.reuse_tree", "True"), ("search.num_nodes", "13")))
     assert [(r.arm, r.seed) for r in results] == [("a", 5), ("b", 5)]
     summary = ca.summarize(results)
     rows = []
@@ -121,6 +123,9 @@ def test_two_arms_one_iteration(tmp_path):
         stat = summary[result.arm]["final_win_rate/random"]
         assert stat["per_seed"] == {"5": row["eval/random/win_rate"]} and stat["std"] == 0.0
         assert summary[result.arm]["final_train_loss"]["mean"] == row["train/loss"]
+        # Mean root visits a search started with: 0 at a game's first move, more after
+        # (each search adds 4 simulations; a game has at most 9 moves).
+        assert 0.0 < row["selfplay/reused_root_visits"] < 9 * 4
         rows.append(row)
     assert rows[0]["train/loss"] == rows[1]["train/loss"]  # same seed and training settings
     md = ca.table(summary, arms)
