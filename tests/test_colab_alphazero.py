@@ -4,7 +4,6 @@ notebook holds the same code with outputs stripped."""
 import os
 import runpy
 
-import jax
 import matplotlib
 import pytest
 
@@ -23,17 +22,12 @@ def test_notebook_matches_script_and_is_stripped():
             assert not cell.get("outputs") and cell.get("execution_count") is None
 
 
-def test_script_runs_at_smoke_size(tmp_path, monkeypatch):
+def test_script_runs_at_smoke_size(tmp_path, monkeypatch, fast_compiles):  # wiring, not speed
     matplotlib.use("Agg")
     monkeypatch.setenv("SYMBIOSIS_NOTEBOOK_SIZE", "smoke")
     monkeypatch.setenv("SYMBIOSIS_REPO", _REPO)
     monkeypatch.setenv("SYMBIOSIS_WORKDIR", str(tmp_path / "run"))
-    previous = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)  # wiring, not speed
-    try:
-        namespace = runpy.run_path(_SCRIPT, run_name="__main__")
-    finally:
-        jax.config.update("jax_disable_most_optimizations", previous)
+    namespace = runpy.run_path(_SCRIPT, run_name="__main__")
     assert namespace["result"]["iteration"] == 2
     rows = namespace["rows"]
     assert [r["step"] for r in rows] == [1, 2]
