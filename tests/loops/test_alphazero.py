@@ -282,7 +282,10 @@ def test_moving_average_of_parameters_by_hand():
     config = _config("alphazero_tictactoe", **{"train.ema_decay": d})
     env = alphazero.make_env(config)
     mesh = make_mesh(config.mesh, devices=jax.devices()[:1])
-    graphdef, ts = alphazero.init_train_state(config, env)
+    # Placed as `train` places it: an unplaced state would come back on the mesh and the
+    # second iteration would compile again.
+    replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    graphdef, ts = alphazero.init_train_state(config, env, sharding=replicated)
     iteration = alphazero.make_iteration_fn(config, env, graphdef, mesh)
     trained = [jax.device_get(ts.params)]
     for _ in range(2):
