@@ -9,7 +9,7 @@ Typical use (B games, A actions)::
         mcts.puct_search, env=env, evaluate_fn=evaluate_fn, num_simulations=64,
         num_nodes=128))
     out = search(params, key, states)           # out.action [B], out.action_weights [B, A]
-    tree = mcts.reuse_subtree(out.tree, out.action, keep=~done)
+    tree = jax.jit(mcts.reuse_subtree)(out.tree, out.action, keep=~done)
     out = search(params, key2, next_states, tree=tree)
 
 See docs/mcts.md.

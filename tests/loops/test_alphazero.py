@@ -216,8 +216,8 @@ def test_selfplay_reuses_the_played_subtree(algorithm):
     assert (child > 0).all()  # the played action was searched
     kept = np.asarray(first.tree.node_visits)[games, child]
     assert (kept >= 1).all()
-    state = jax.vmap(env.step)(state, first.action)
-    tree = mcts.reuse_subtree(first.tree, first.action)
+    state = jax.jit(jax.vmap(env.step))(state, first.action)
+    tree = jax.jit(mcts.reuse_subtree)(first.tree, first.action)  # op by op: 4-5 s of compiles
     second = search_fn(jax.random.PRNGKey(2), ts.params, state, tree)
     np.testing.assert_array_equal(np.asarray(second.tree.node_visits)[:, 0], kept + n)
     fresh = search_fn(jax.random.PRNGKey(2), ts.params, state)
