@@ -267,7 +267,7 @@ def test_a_mesh_that_does_not_fit_fails_before_overwrite_deletes_anything(train_
 def test_alphazero_batch_the_data_axis_does_not_divide_fails_before_the_workdir(tmp_path):
     config = driver.load_config(os.path.join(REPO, "configs", "alphazero_tictactoe.py:smoke"),
                                 **{"selfplay.batch_size": 12})
-    with pytest.raises(ValueError, match=r"config.selfplay.batch_size=12 must be divisible by the mesh's data axis"):
+    with pytest.raises(ValueError, match=r"config.selfplay.batch_size=12 must be divisible by 8"):
         driver.run(config, workdir=str(tmp_path / "w"), verbose=False)
     assert not (tmp_path / "w").exists()
 

@@ -190,14 +190,16 @@ def make_iteration_fn(config, env, graphdef, mesh) -> Callable[[jax.Array, Train
         ``iteration_fn(key, train_state) -> (train_state, metrics)``; the key of the
         iteration is ``fold_in(key, train_state.iteration)``.
     """
-    from jax.sharding import NamedSharding, PartitionSpec
-
+    from symbiosis_jax import parallel
     from symbiosis_jax.games import symmetry
     from symbiosis_jax.losses.alphazero import alphazero_loss
 
     optimizer = make_optimizer(config)
     search_fn = make_search_fn(config.search, env, functools.partial(apply_fn, graphdef))
-    data = NamedSharding(mesh, PartitionSpec("data"))
+    # Games and minibatches on the mesh axes of the logical "batch" axis; parameters,
+    # optimizer state and replay buffer replicated.
+    data = parallel.batch_sharding(mesh)
+    replicated = parallel.replicated(mesh)
     cfg = config.train
 
     def loss_fn(params, batch: Sample):
@@ -251,9 +253,14 @@ def make_iteration_fn(config, env, graphdef, mesh) -> Callable[[jax.Array, Train
                          iteration=ts.iteration + 1)
         return new, metrics
 
-    jitted = jax.jit(iteration, donate_argnums=(1,))
+    jitted = jax.jit(iteration, in_shardings=(replicated, replicated),
+                     out_shardings=(replicated, replicated), donate_argnums=(1,))
 
     def iteration_fn(key, ts):
+        # jit traces again when an input's sharding changes: a state on one device would
+        # come back on the mesh and compile a second iteration. Placed here, it compiles
+        # once (already placed, device_put returns the same arrays: donation still applies).
+        ts = jax.device_put(ts, replicated)
         with game_context(config.game):
             return jitted(key, ts)
 

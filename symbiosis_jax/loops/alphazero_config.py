@@ -194,14 +194,13 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         raise ValueError(f"config.eval.baseline_num_simulations={config.eval.baseline_num_simulations} must be > 0")
 
 
-def data_axis_size(config, mesh) -> int:
-    sizes = dict(zip(mesh.axis_names, mesh.axis_sizes))
-    return sizes.get("data", 1)
-
-
 def check_divisible(config, mesh) -> None:
-    size = data_axis_size(config, mesh)
+    """Games and minibatches are split over the mesh axes of the logical ``batch`` axis."""
+    from symbiosis_jax.parallel import data_parallel_size
+
+    size = data_parallel_size(mesh)
     for name in ("selfplay.batch_size", "train.batch_size"):
         value = config.selfplay.batch_size if name.startswith("selfplay") else config.train.batch_size
         if value % size:
-            raise ValueError(f"config.{name}={value} must be divisible by the mesh's data axis size {size}")
+            raise ValueError(f"config.{name}={value} must be divisible by {size}, the number of "
+                             "ways the mesh splits a batch (config.mesh.data x config.mesh.fsdp)")

@@ -30,10 +30,10 @@ Public names:
   are sharded like the parameters (counts replicated).
 * ``mesh_rules(mesh, rules)``: context setting ``jax.set_mesh`` and flax's rules.
 * ``shard_batch(batch, mesh, *, rules, logical_axis="batch")``, ``batch_spec``,
-  ``batch_sharding``, ``replicated``.
+  ``batch_sharding``, ``data_parallel_size``, ``replicated``.
 """
 
-from symbiosis_jax.parallel.batch import batch_sharding, batch_spec, replicated, shard_batch
+from symbiosis_jax.parallel.batch import batch_sharding, batch_spec, data_parallel_size, replicated, shard_batch
 from symbiosis_jax.parallel.mesh import (
     AXIS_TYPES,
     MESH_AXIS_ORDER,
@@ -62,6 +62,7 @@ __all__ = [
     "batch_sharding",
     "batch_spec",
     "create_sharded_model",
+    "data_parallel_size",
     "logical_to_sharding",
     "logical_to_spec",
     "make_mesh",

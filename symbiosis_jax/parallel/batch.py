@@ -10,7 +10,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from symbiosis_jax.parallel import rules as rules_lib
 
-__all__ = ["batch_spec", "batch_sharding", "replicated", "shard_batch"]
+__all__ = ["batch_spec", "batch_sharding", "data_parallel_size", "replicated", "shard_batch"]
 
 
 def batch_spec(
@@ -36,6 +36,17 @@ def batch_sharding(
 def replicated(mesh: jax.sharding.Mesh) -> NamedSharding:
     """``NamedSharding`` replicating an array on every device of ``mesh``."""
     return NamedSharding(mesh, PartitionSpec())
+
+
+def data_parallel_size(
+    mesh: jax.sharding.Mesh,
+    *,
+    rules: rules_lib.Rules = rules_lib.DEFAULT_RULES,
+    logical_axis: str = "batch",
+) -> int:
+    """Into how many shards ``batch_sharding`` splits a batch: the product of the sizes
+    of the mesh axes that ``logical_axis`` maps to (``data`` x ``fsdp`` by default)."""
+    return _data_parallel_size(mesh, batch_spec(mesh, rules=rules, logical_axis=logical_axis))[1]
 
 
 def _data_parallel_size(mesh: jax.sharding.Mesh, spec: PartitionSpec) -> tuple[tuple[str, ...], int]:

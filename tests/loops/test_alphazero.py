@@ -101,7 +101,8 @@ def test_resume_with_a_changed_config_is_rejected_before_building(tmp_path, monk
         ({"eval.num_games": 3}, r"config.eval.num_games=3 must be even"),
         ({"game": "othello", "train.augment_mirror": True},
          r"config.train.augment_mirror=True: game='othello' has no mirror symmetry defined"),
-        ({"selfplay.batch_size": 12}, r"config.selfplay.batch_size=12 must be divisible by the mesh's data axis size 8"),
+        ({"selfplay.batch_size": 12}, r"config.selfplay.batch_size=12 must be divisible by 8, the number of ways the mesh "
+         r"splits a batch \(config.mesh.data x config.mesh.fsdp\)"),
         ({"train.ema_decay": 1.0}, r"config.train.ema_decay=1.0 must be in \[0, 1\)"),
         ({"eval.num_simulations": -8}, r"config.eval.num_simulations=-8 must be an int >= 0"),
         ({"selfplay.value_target_root_weight": 1.5},
@@ -299,18 +300,47 @@ def test_moving_average_of_parameters_by_hand():
     # test_sharded_iteration_equals_single_device, which already runs such an iteration.
 
 
-@pytest.mark.parametrize("reuse_tree", [False, True])
-def test_sharded_iteration_equals_single_device(reuse_tree):
-    """One iteration on a data-parallel mesh of 8 devices equals the one-device run; with
-    ``train.ema_decay = 0`` (the default) the evaluated parameters are the trained ones."""
+def test_iteration_places_an_unplaced_state_and_compiles_once(monkeypatch):
+    """The iteration declares its shardings: a state built on the default device (not placed
+    on the mesh) is placed by the first call, comes back replicated over the mesh, and the
+    next call reuses the compiled iteration (one trace, not two)."""
+    from symbiosis_jax.parallel import make_mesh
+
+    traces = []
+    real = alphazero.selfplay
+
+    def counted(*args, **kwargs):
+        traces.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(alphazero, "selfplay", counted)
+    config = _config("alphazero_tictactoe")
+    env = alphazero.make_env(config)
+    mesh = make_mesh(config.mesh, devices=jax.devices()[:2])
+    graphdef, ts = alphazero.init_train_state(config, env)  # default device
+    iteration = alphazero.make_iteration_fn(config, env, graphdef, mesh)
+    for _ in range(2):
+        ts, _ = iteration(jax.random.PRNGKey(0), ts)
+    assert len(traces) == 1
+    assert int(ts.iteration) == 2
+    for leaf in jax.tree.leaves(ts):
+        assert leaf.sharding.is_equivalent_to(jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()),
+                                              leaf.ndim)
+
+
+@pytest.mark.parametrize("reuse_tree, data, fsdp", [(False, 8, 1), (True, 4, 2)])
+def test_sharded_iteration_equals_single_device(reuse_tree, data, fsdp):
+    """One iteration on a mesh of 8 devices (data x fsdp; games and minibatches are split
+    over both) equals the one-device run; with ``train.ema_decay = 0`` (the default) the
+    evaluated parameters are the trained ones."""
     from symbiosis_jax.parallel import make_mesh
 
     config = _config("alphazero_tictactoe", **{"search.reuse_tree": reuse_tree, "search.num_nodes": 13})
     assert config.train.ema_decay == 0.0
     env = alphazero.make_env(config)
     results = []
-    for devices in (jax.devices()[:1], jax.devices()[:8]):
-        mesh = make_mesh(config.mesh, devices=devices)
+    for devices, (d, f) in ((jax.devices()[:1], (1, 1)), (jax.devices()[:8], (data, fsdp))):
+        mesh = make_mesh((("data", d), ("fsdp", f), ("tensor", 1)), devices=devices)
         replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
         graphdef, ts = alphazero.init_train_state(config, env, sharding=replicated)
         ts, metrics = alphazero.make_iteration_fn(config, env, graphdef, mesh)(jax.random.PRNGKey(0), ts)
