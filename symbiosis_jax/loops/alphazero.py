@@ -4,8 +4,9 @@ One *iteration* is one jitted function: a batch of ``B`` games is played from th
 start to the end by the network plus tree search (``lax.scan`` over ``T`` moves),
 the positions go into an on-device replay buffer, and ``K`` minibatch updates of
 the AlphaZero loss follow (a second ``lax.scan``). Self-play games and training
-minibatches are sharded over the ``data`` axis of the mesh from the config; the
-parameters are replicated.
+minibatches are sharded over the mesh axes of the logical ``batch`` axis (``data`` x
+``fsdp`` of ``config.mesh``); parameters, optimizer state and replay buffer are
+replicated (the jitted iteration declares both as its in/out shardings).
 
 Self-play itself (move selection with a temperature schedule, epsilon-random
 moves, resignation, value targets) is in ``alphazero_selfplay``; the config schema
@@ -281,7 +282,7 @@ def game_context(game: str):
 
 
 def _sharded(search_fn, data_sharding):
-    """Wraps a search so that its batched inputs are laid out over the data axis."""
+    """Wraps a search so that its batched inputs are laid out over the data axes."""
 
     def fn(key, params, state, tree=None):
         state, tree = jax.lax.with_sharding_constraint(
@@ -380,7 +381,7 @@ def make_evaluator(config, env, graphdef) -> Callable[[jax.Array, Params], dict[
 _RESUME_MAY_CHANGE = ("train.num_iterations", "train.time_limit_s", "eval.", "logging.")
 
 
-# The driver runs it before it touches the workdir: a batch the data axis does not divide
+# The driver runs it before it touches the workdir: a batch the data axes do not divide
 # fails before --overwrite deletes an earlier run.
 check_mesh = check_divisible
 
