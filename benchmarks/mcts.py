@@ -14,6 +14,8 @@ median is reported as well.
     python benchmarks/mcts.py --quick    # batch 1,64 x sims 32, mlp
     python benchmarks/mcts.py --variant gumbel   # Gumbel search vs gumbel_muzero_policy
     python benchmarks/mcts.py --shared   # also time the shared cost S (see `shared_cost_fn`)
+    python benchmarks/mcts.py --walk-unroll 1,2,4   # ours with 1 (the row), 2 and 4 tree
+                                         # levels per descent/backup loop iteration, interleaved
 """
 
 from __future__ import annotations
@@ -119,7 +121,7 @@ def shared_cost_fn(env, evaluate_fn, num_simulations):
     return jax.jit(shared)
 
 
-def bench_one(env, net, batch_size, num_simulations, *, variant, repeats, shared=False):
+def bench_one(env, net, batch_size, num_simulations, *, variant, repeats, shared=False, walk_unroll=(1,)):
     init_fn, apply_fn = NETWORKS[net]
     params = init_fn(jax.random.key(0), env.num_actions)
     evaluate_fn = mcts.make_network_evaluator(env, apply_fn)
@@ -140,9 +142,14 @@ def bench_one(env, net, batch_size, num_simulations, *, variant, repeats, shared
             mctx.gumbel_muzero_policy, recurrent_fn=recurrent_fn, num_simulations=num_simulations
         )
 
-    @jax.jit
-    def ours(params, key, states):
-        return ours_search(params, key, states).action
+    def ours_fn(unroll):
+        @jax.jit
+        def ours(params, key, states):
+            return ours_search(params, key, states, walk_unroll=unroll).action
+
+        return ours
+
+    ours = ours_fn(walk_unroll[0])
 
     @jax.jit
     def theirs(params, key, states):
@@ -153,6 +160,7 @@ def bench_one(env, net, batch_size, num_simulations, *, variant, repeats, shared
     args = (params, jax.random.key(2), states)
     result = {"net": net, "batch": batch_size, "sims": num_simulations, "variant": variant}
     fns = [("ours", ours), ("mctx", theirs)]
+    fns += [(f"ours_u{k}", ours_fn(k)) for k in walk_unroll[1:]]
     if shared:
         fns.append(("shared", shared_cost_fn(env, evaluate_fn, num_simulations)))
     names = [name for name, _ in fns]
@@ -174,6 +182,8 @@ def bench_one(env, net, batch_size, num_simulations, *, variant, repeats, shared
         )
     result["ratio"] = result["ours_sims_per_s"] / result["mctx_sims_per_s"]
     result["median_ratio"] = result["ours_median_sims_per_s"] / result["mctx_median_sims_per_s"]
+    for k in walk_unroll[1:]:
+        result[f"ours_u{k}_ratio"] = result[f"ours_u{k}_sims_per_s"] / result["mctx_sims_per_s"]
     if shared:
         # Microseconds per simulation (of one game's batch step), fastest runs.
         per_sim = {name: 1e6 * min(times[name]) / num_simulations for name in names}
@@ -194,6 +204,9 @@ def main():
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--shared", action="store_true", help="also time the shared cost S")
     parser.add_argument("--json", default=None, help="also write the results to this file")
+    parser.add_argument("--walk-unroll", default="1",
+                        help="comma list of tree levels per descent/backup loop iteration: the first "
+                             "is the row's 'ours', the others are timed alongside (ratio to mctx)")
     args = parser.parse_args()
     nets = ["mlp"] if args.quick else ["mlp", "conv"]
     batches = [1, 64] if args.quick else [1, 16, 64, 256]
@@ -202,23 +215,27 @@ def main():
     batches = [int(b) for b in args.batches.split(",")] if args.batches else batches
     sims = [int(s) for s in args.sims.split(",")] if args.sims else sims
     repeats = args.repeats or (3 if args.quick else 7)
+    walk_unroll = tuple(int(k) for k in args.walk_unroll.split(","))
 
     env = mcts.pgx_env("connect_four")
-    print(f"# {jax.devices()[0].device_kind}, jax {jax.__version__}, variant {args.variant}")
+    print(f"# {jax.devices()[0].device_kind}, jax {jax.__version__}, variant {args.variant}, "
+          f"walk_unroll {walk_unroll[0]}")
     header = (
         "| net | batch | sims | ours sims/s | mctx sims/s | ratio | ratio of medians "
         "| ours compile s | mctx compile s |"
     )
     if args.shared:
         header += " ours us/sim | mctx us/sim | S us/sim | ours overhead us | 1.5x budget us |"
+    header += "".join(f" ratio, walk_unroll {k} |" for k in walk_unroll[1:])
     print(header)
-    print("|" + "---|" * (14 if args.shared else 9))
+    print("|" + "---|" * ((14 if args.shared else 9) + len(walk_unroll) - 1))
     results = []
     for net in nets:
         for s in sims:
             for b in batches:
                 r = bench_one(
-                    env, net, b, s, variant=args.variant, repeats=repeats, shared=args.shared
+                    env, net, b, s, variant=args.variant, repeats=repeats, shared=args.shared,
+                    walk_unroll=walk_unroll,
                 )
                 results.append(r)
                 row = (
@@ -231,6 +248,7 @@ def main():
                         f" {r['ours_us']:.1f} | {r['mctx_us']:.1f} | {r['shared_us']:.1f} "
                         f"| {r['ours_overhead_us']:.1f} | {r['overhead_budget_us']:.1f} |"
                     )
+                row += "".join(f" {r[f'ours_u{k}_ratio']:.2f}x |" for k in walk_unroll[1:])
                 print(row, flush=True)
     if args.json:
         with open(args.json, "w") as f:

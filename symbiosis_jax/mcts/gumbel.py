@@ -159,6 +159,7 @@ def gumbel_search(
     max_depth: int | None = None,
     num_nodes: int | None = None,
     tree: Tree | None = None,
+    walk_unroll: int = 1,
     max_num_considered_actions: int = 16,
     gumbel_scale: float = 1.0,
     qtransform_fn: Callable[[NodeStats], jax.Array] = qtransform_completed_by_mix_value,
@@ -176,6 +177,10 @@ def gumbel_search(
         num_nodes: node capacity N (default num_simulations + 1; more for reuse).
         tree: optional trees from `reuse_subtree`. Sequential halving counts
             only this search's root visits; completed Q uses all of them.
+        walk_unroll: tree levels the descent and the backup take per loop
+            iteration; any value gives the same search. 1 is fastest on a CPU; on a
+            GPU, where every loop iteration has a fixed cost, more may be faster
+            (`benchmarks/mcts.py --walk-unroll`).
         max_num_considered_actions: m, actions sampled at the root.
         gumbel_scale: scale of the Gumbel noise; 0 gives a deterministic search.
         qtransform_fn: sigma, `NodeStats -> float32[A]`, default
@@ -185,7 +190,8 @@ def gumbel_search(
         `SearchOutput` with the completed-Q improved policy as `action_weights`.
     """
     num_nodes = validate_common(
-        env, num_simulations=num_simulations, max_depth=max_depth, num_nodes=num_nodes, tree=tree
+        env, num_simulations=num_simulations, max_depth=max_depth, num_nodes=num_nodes, tree=tree,
+        walk_unroll=walk_unroll,
     )
     if not isinstance(max_num_considered_actions, int) or max_num_considered_actions < 1:
         raise ValueError(
@@ -229,7 +235,7 @@ def gumbel_search(
         env=env, evaluate_fn=evaluate_fn,
         root_score_fn=root_score_fn,
         interior_score_fn=functools.partial(gumbel_interior_scores, qtransform_fn=qtransform_fn),
-        num_simulations=num_simulations, max_depth=max_depth,
+        num_simulations=num_simulations, max_depth=max_depth, walk_unroll=walk_unroll,
     )
     root = root_stats(tree)
     visits = root.children_visits - start_visits

@@ -137,6 +137,7 @@ def puct_search(
     max_depth: int | None = None,
     num_nodes: int | None = None,
     tree: Tree | None = None,
+    walk_unroll: int = 1,
     pb_c_init: float = 1.25,
     pb_c_base: float = 19652.0,
     dirichlet_alpha: float = 0.3,
@@ -162,6 +163,10 @@ def puct_search(
         tree: optional trees from `reuse_subtree`; their statistics are kept and
             their root replaces the root state (games with an empty tree start
             fresh). Fresh root noise is mixed in when `dirichlet_fraction > 0`.
+        walk_unroll: tree levels the descent and the backup take per loop
+            iteration; any value gives the same search. 1 is fastest on a CPU; on a
+            GPU, where every loop iteration has a fixed cost, more may be faster
+            (`benchmarks/mcts.py --walk-unroll`).
         pb_c_init: PUCT constant c1.
         pb_c_base: PUCT constant c2.
         dirichlet_alpha: root noise concentration.
@@ -175,7 +180,8 @@ def puct_search(
         `SearchOutput` with the visit-count policy as `action_weights`.
     """
     num_nodes = validate_common(
-        env, num_simulations=num_simulations, max_depth=max_depth, num_nodes=num_nodes, tree=tree
+        env, num_simulations=num_simulations, max_depth=max_depth, num_nodes=num_nodes, tree=tree,
+        walk_unroll=walk_unroll,
     )
     if isinstance(dirichlet_fraction, (int, float)) and not 0 <= dirichlet_fraction <= 1:
         raise ValueError(f"dirichlet_fraction={dirichlet_fraction} must be in [0, 1]")
@@ -212,7 +218,7 @@ def puct_search(
         env=env, evaluate_fn=evaluate_fn,
         root_score_fn=lambda root, sim: score_fn(root),
         interior_score_fn=score_fn,
-        num_simulations=num_simulations, max_depth=max_depth,
+        num_simulations=num_simulations, max_depth=max_depth, walk_unroll=walk_unroll,
     )
     weights = visit_policy(tree.root_visit_counts)
     return SearchOutput(

@@ -150,10 +150,13 @@ def validate_common(
     max_depth: int | None,
     num_nodes: int | None,
     tree: Tree | None,
+    walk_unroll: int = 1,
 ) -> int:
     """Checks the static settings shared by the searches; returns the node capacity N."""
     if not isinstance(num_simulations, int) or num_simulations < 1:
         raise ValueError(f"num_simulations={num_simulations!r} must be an int >= 1")
+    if not isinstance(walk_unroll, int) or isinstance(walk_unroll, bool) or walk_unroll < 1:
+        raise ValueError(f"walk_unroll={walk_unroll!r} must be an int >= 1")
     if max_depth is not None and (not isinstance(max_depth, int) or max_depth < 1):
         raise ValueError(f"max_depth={max_depth!r} must be None or an int >= 1")
     for name in ("init", "step", "observation", "legal_action_mask", "terminated", "num_actions"):
@@ -255,6 +258,7 @@ def _descend(
     *,
     interior_score_fn: InteriorScoreFn,
     max_depth: int | None,
+    walk_unroll: int = 1,
 ) -> tuple[Tree, _Descent]:
     """Walks every game's tree from the root to the edge to expand.
 
@@ -266,6 +270,7 @@ def _descend(
     Args:
         tree: the batch of trees.
         root_action: int32[B], the action selected at each root.
+        walk_unroll: levels per loop iteration (a finished game's step changes nothing).
 
     Returns:
         The same tree, and the `_Descent` of each game (fields [B]).
@@ -292,9 +297,22 @@ def _descend(
         depth=jnp.ones_like(root_action),
     )
     tree, d, _ = jax.lax.while_loop(
-        lambda c: jnp.any(c[2]), step, (tree, start, keep_going(tree, start))
+        lambda c: jnp.any(c[2]), _unrolled(step, walk_unroll), (tree, start, keep_going(tree, start))
     )
     return tree, d
+
+
+def _unrolled(step: Callable, times: int) -> Callable:
+    """`step` applied `times` times: one loop iteration of a tree walk takes that many levels."""
+    if times == 1:
+        return step
+
+    def body(carry):
+        for _ in range(times):
+            carry = step(carry)
+        return carry
+
+    return body
 
 
 def _get(x: jax.Array, *index: jax.Array) -> jax.Array:
@@ -360,13 +378,15 @@ def _simulate(
     root_score_fn: RootScoreFn,
     interior_score_fn: InteriorScoreFn,
     max_depth: int | None,
+    walk_unroll: int = 1,
 ) -> Tree:
     """One simulation for every game in the batch."""
     batch_size, num_nodes = tree.batch_size, tree.num_nodes
     drop = num_nodes  # an out-of-range node index: writes to it are dropped
     root = as_per_action(root_stats(tree))
     root_action = peraction.masked_argmax(root_score_fn(root, sim), root.legal_action_mask)
-    tree, d = _descend(tree, root_action, interior_score_fn=interior_score_fn, max_depth=max_depth)
+    tree, d = _descend(tree, root_action, interior_score_fn=interior_score_fn, max_depth=max_depth,
+                       walk_unroll=walk_unroll)
     valid = ~tree.terminal[:, ROOT]
     expand = jnp.logical_and(valid, d.child == UNVISITED)
 
@@ -434,13 +454,15 @@ def _simulate(
             tree.edge_visit_value, jnp.stack([edge_visits + 1, edge_q], axis=-1), edge_node, d.action
         ),
     )
-    return _backup(tree, d.node, g, valid)
+    return _backup(tree, d.node, g, valid, walk_unroll=walk_unroll)
 
 
-def _backup(tree: Tree, node: jax.Array, value: jax.Array, active: jax.Array) -> Tree:
+def _backup(tree: Tree, node: jax.Array, value: jax.Array, active: jax.Array, *, walk_unroll: int = 1) -> Tree:
     """Adds `value` ([B]) to `node` ([B]) and, with alternating sign, to its ancestors.
 
-    Like `_descend`, the loop carries the whole tree so nothing is copied.
+    Like `_descend`, the loop carries the whole tree so nothing is copied. A step of a
+    finished game rewrites the statistics it read, so `walk_unroll` levels per loop
+    iteration give the same tree.
     """
     def body(carry: tuple[Tree, jax.Array, jax.Array, jax.Array]):
         t, node, value, active = carry
@@ -473,7 +495,8 @@ def _backup(tree: Tree, node: jax.Array, value: jax.Array, active: jax.Array) ->
         )
         return t, parent, reward + discount * value, up
 
-    return jax.lax.while_loop(lambda c: jnp.any(c[3]), body, (tree, node, value, active))[0]
+    return jax.lax.while_loop(lambda c: jnp.any(c[3]), _unrolled(body, walk_unroll),
+                              (tree, node, value, active))[0]
 
 
 def run_simulations(
@@ -487,6 +510,7 @@ def run_simulations(
     interior_score_fn: InteriorScoreFn,
     num_simulations: int,
     max_depth: int | None,
+    walk_unroll: int = 1,
 ) -> Tree:
     """Runs `num_simulations` simulations on every game's tree.
 
@@ -501,6 +525,8 @@ def run_simulations(
         interior_score_fn: scores a node of every game, `NodeStats [B] -> PerAction [B]`.
         num_simulations: static number of simulations.
         max_depth: static limit on edges from the root, or None.
+        walk_unroll: static number of tree levels the descent and the backup take per
+            loop iteration (the result is the same for any value).
 
     Returns:
         The updated `Tree`.
@@ -508,5 +534,6 @@ def run_simulations(
     body = lambda sim, t: _simulate(  # noqa: E731
         sim, t, params=params, key=key, env=env, evaluate_fn=evaluate_fn,
         root_score_fn=root_score_fn, interior_score_fn=interior_score_fn, max_depth=max_depth,
+        walk_unroll=walk_unroll,
     )
     return jax.lax.fori_loop(0, num_simulations, body, tree)

@@ -107,6 +107,26 @@ def test_deterministic_under_a_fixed_key(variant, ttt_setup):
     assert not np.array_equal(np.asarray(a.tree.root_visit_counts), np.asarray(c.tree.root_visit_counts))
 
 
+@pytest.mark.parametrize("variant", list(SEARCHES))
+def test_walk_unroll_gives_the_same_search(variant, ttt_setup, make_linear_net):
+    """Taking 3 tree levels per loop iteration of the descent and the backup changes
+    nothing (a finished game's step rewrites what it read): every output, the whole tree
+    included, is equal. PUCT also at batch 1, where reads and writes are dynamic slices."""
+    env, states, params, searches = ttt_setup
+    _, evaluate_fn = make_linear_net(env, jax.random.key(9))  # the fixture's network
+    search = functools.partial(SEARCHES[variant], env=env, evaluate_fn=evaluate_fn,
+                               num_simulations=40, num_nodes=41)
+    cases = [(searches[variant], jax.jit(functools.partial(search, walk_unroll=3)), states)]
+    if variant == "puct":
+        one = jax.tree.map(lambda x: x[:1], states)
+        cases.append((jax.jit(search), jax.jit(functools.partial(search, walk_unroll=2)), one))
+    for plain, unrolled, roots in cases:
+        a, b = plain(params, jax.random.key(3), roots), unrolled(params, jax.random.key(3), roots)
+        assert int(np.max(np.asarray(a.tree.num_used))) > 10  # deep enough to walk several levels
+        for (path, x), y in zip(jax.tree_util.tree_leaves_with_path(a), jax.tree.leaves(b)):
+            np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=jax.tree_util.keystr(path))
+
+
 def _subtree_nodes(tree, b, start):
     """Node indices of the subtree at `start`, in a canonical (action-path) order."""
     order, stack = [], [start]
@@ -307,6 +327,8 @@ def test_bad_settings_raise_before_compiling(tic_tac_toe):
         run(num_simulations=0)
     with pytest.raises(ValueError, match="max_depth=0"):
         run(num_simulations=4, max_depth=0)
+    with pytest.raises(ValueError, match="walk_unroll=0 must be an int >= 1"):
+        run(num_simulations=4, walk_unroll=0)
     with pytest.raises(ValueError, match="dirichlet_fraction=1.5"):
         run(num_simulations=4, dirichlet_fraction=1.5)
     with pytest.raises(ValueError, match="temperature=-1"):
