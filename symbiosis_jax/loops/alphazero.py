@@ -378,7 +378,8 @@ def make_evaluator(config, env, graphdef) -> Callable[[jax.Array, Params], dict[
 
 
 # What may differ between a run and its --resume: run length, evaluation and logging.
-_RESUME_MAY_CHANGE = ("train.num_iterations", "train.time_limit_s", "eval.", "logging.")
+# walk_unroll changes the search's speed, not its result.
+_RESUME_MAY_CHANGE = ("train.num_iterations", "train.time_limit_s", "eval.", "logging.", "search.walk_unroll")
 
 
 # The driver runs it before it touches the workdir: a batch the data axes do not divide

@@ -21,7 +21,9 @@ def default_config(*, game: str) -> ml_collections.ConfigDict:
       0 in evaluation), ``pb_c_init``/``pb_c_base`` and ``dirichlet_alpha``/``dirichlet_fraction``
       (PUCT), ``reuse_tree`` (self-play keeps the played child's subtree as the next
       search's tree, see ``mcts.reuse_subtree``; give ``num_nodes`` room above
-      ``num_simulations + 1`` for what is kept).
+      ``num_simulations + 1`` for what is kept), ``walk_unroll`` (tree levels per loop
+      iteration of the search's descent and backup: speed only, the same search; 1 is
+      fastest on a CPU, more may be on a GPU).
     * ``selfplay``: ``batch_size`` (B games per iteration), ``max_num_steps`` (T moves,
       at least the longest game), ``temperature_moves``, ``random_move_prob`` (epsilon of
       uniformly random moves), ``value_target_root_weight`` (w in [0, 1]: the value target
@@ -61,6 +63,7 @@ def default_config(*, game: str) -> ml_collections.ConfigDict:
             dirichlet_alpha=0.3,
             dirichlet_fraction=0.25,
             reuse_tree=False,
+            walk_unroll=1,
         )
     )
     config.selfplay = ml_collections.ConfigDict(

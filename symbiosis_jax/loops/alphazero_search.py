@@ -49,9 +49,12 @@ def validate_search_config(cfg: ml_collections.ConfigDict) -> None:
             f"config.search.num_simulations={cfg.num_simulations} needs {cfg.num_simulations + 1} tree nodes "
             f"(one per simulation plus the root) but config.search.num_nodes={cfg.num_nodes}"
         )
-    # (pb_c_*, gumbel_scale and reuse_tree may be absent: configs saved before they existed.)
+    # (pb_c_*, gumbel_scale, reuse_tree and walk_unroll may be absent: configs saved before they existed.)
     if "reuse_tree" in cfg and not isinstance(cfg.reuse_tree, bool):
         raise ValueError(f"config.search.reuse_tree={cfg.reuse_tree!r} must be True or False")
+    if "walk_unroll" in cfg and (not isinstance(cfg.walk_unroll, int) or isinstance(cfg.walk_unroll, bool)
+                                 or cfg.walk_unroll < 1):
+        raise ValueError(f"config.search.walk_unroll={cfg.walk_unroll!r} must be an int >= 1")
     if cfg.algorithm == "puct":
         # The search checks these too, but only while tracing inside the jitted iteration.
         if "pb_c_base" in cfg and not cfg.pb_c_base > 0:
@@ -105,7 +108,7 @@ def _search_fn(cfg, game, evaluate_fn, *, add_noise: bool):
     def search_fn(key, params, state, tree=None):
         common = dict(
             env=game, evaluate_fn=evaluate_fn, num_simulations=cfg.num_simulations,
-            num_nodes=cfg.num_nodes, tree=tree,
+            num_nodes=cfg.num_nodes, tree=tree, **given("walk_unroll"),
         )
         if cfg.algorithm == "gumbel":
             out = mcts.gumbel_search(

@@ -104,6 +104,7 @@ def test_resume_with_a_changed_config_is_rejected_before_building(tmp_path, monk
         ({"selfplay.batch_size": 12}, r"config.selfplay.batch_size=12 must be divisible by 8, the number of ways the mesh "
          r"splits a batch \(config.mesh.data x config.mesh.fsdp\)"),
         ({"train.ema_decay": 1.0}, r"config.train.ema_decay=1.0 must be in \[0, 1\)"),
+        ({"search.walk_unroll": 0}, r"config.search.walk_unroll=0 must be an int >= 1"),
         ({"eval.num_simulations": -8}, r"config.eval.num_simulations=-8 must be an int >= 0"),
         ({"selfplay.value_target_root_weight": 1.5},
          r"config.selfplay.value_target_root_weight=1.5 must be in \[0, 1\]"),
@@ -197,14 +198,23 @@ def test_value_target_mixes_in_the_root_value():
 
 
 @pytest.mark.parametrize("algorithm", ["gumbel", "puct"])
-def test_selfplay_reuses_the_played_subtree(algorithm):
+def test_selfplay_reuses_the_played_subtree(algorithm, monkeypatch):
     """With ``search.reuse_tree`` a search starts from the played child's subtree: its root
-    already holds that child's visits, so n simulations end with those visits plus n."""
+    already holds that child's visits, so n simulations end with those visits plus n.
+    (``search.walk_unroll`` reaches the search too; it changes no result.)"""
     from symbiosis_jax import mcts
 
+    seen = []
+    real = getattr(mcts, f"{algorithm}_search")
+
+    def recorded(*args, **kwargs):
+        seen.append(kwargs.get("walk_unroll"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(mcts, f"{algorithm}_search", recorded)
     n, batch = 8, 4
     over = {"search.algorithm": algorithm, "search.num_simulations": n, "search.num_nodes": 3 * n + 1,
-            "search.reuse_tree": True}
+            "search.reuse_tree": True, "search.walk_unroll": 2}
     config = _config("alphazero_tictactoe", **over)
     env = alphazero.make_env(config)
     graphdef, ts = alphazero.init_train_state(config, env)
@@ -223,6 +233,7 @@ def test_selfplay_reuses_the_played_subtree(algorithm):
     np.testing.assert_array_equal(np.asarray(second.tree.node_visits)[:, 0], kept + n)
     fresh = search_fn(jax.random.PRNGKey(2), ts.params, state)
     np.testing.assert_array_equal(np.asarray(fresh.tree.node_visits)[:, 0], 1 + n)
+    assert seen and set(seen) == {2}
     # The loop with reuse runs in test_compare_alphazero.py::test_two_arms_one_iteration.
 
 
