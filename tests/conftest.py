@@ -20,11 +20,31 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # subprocesses that tests start (they inherit the environment): several tests compile the
 # same smoke-config steps, and a compile found in the cache is loaded instead of rebuilt
 # (the key is the program, the compile options and the jaxlib version). The session that
-# made the folder removes it at the end; a JAX_COMPILATION_CACHE_DIR of your own is used
-# as it is and kept. The size limit turns on jax's file lock between the workers.
+# made the folder removes it at the end (and the next session those of killed sessions); a
+# JAX_COMPILATION_CACHE_DIR of your own is used as it is and kept. The size limit turns on jax's file lock between the workers.
+_CACHE_PREFIX = "symbiosis_jax_test_cache_"
+
+
+def _remove_orphaned_caches() -> None:
+    """Removes the cache folders of test sessions that were killed (their process is gone)."""
+    import glob
+
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), _CACHE_PREFIX + "*_*")):
+        pid = os.path.basename(path)[len(_CACHE_PREFIX):].split("_", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:  # alive under another user
+            pass
+
+
 _SESSION_CACHE_DIR = None
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
-    _SESSION_CACHE_DIR = tempfile.mkdtemp(prefix="symbiosis_jax_test_cache_")
+    _remove_orphaned_caches()
+    _SESSION_CACHE_DIR = tempfile.mkdtemp(prefix=f"{_CACHE_PREFIX}{os.getpid()}_")
     os.environ["JAX_COMPILATION_CACHE_DIR"] = _SESSION_CACHE_DIR
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(2 * 1024**3))
