@@ -215,7 +215,7 @@ def main():
     batches = [int(b) for b in args.batches.split(",")] if args.batches else batches
     sims = [int(s) for s in args.sims.split(",")] if args.sims else sims
     repeats = args.repeats or (3 if args.quick else 7)
-    walk_unroll = tuple(int(k) for k in args.walk_unroll.split(","))
+    walk_unroll = tuple(dict.fromkeys(int(k) for k in args.walk_unroll.split(",")))  # in order, once each
 
     env = mcts.pgx_env("connect_four")
     print(f"# {jax.devices()[0].device_kind}, jax {jax.__version__}, variant {args.variant}, "

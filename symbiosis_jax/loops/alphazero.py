@@ -5,8 +5,9 @@ start to the end by the network plus tree search (``lax.scan`` over ``T`` moves)
 the positions go into an on-device replay buffer, and ``K`` minibatch updates of
 the AlphaZero loss follow (a second ``lax.scan``). Self-play games and training
 minibatches are sharded over the mesh axes of the logical ``batch`` axis (``data`` x
-``fsdp`` of ``config.mesh``); parameters, optimizer state and replay buffer are
-replicated (the jitted iteration declares both as its in/out shardings).
+``fsdp`` of ``config.mesh``, by ``with_sharding_constraint``); parameters,
+optimizer state and replay buffer are replicated, the jitted iteration's declared
+in/out sharding of the train state.
 
 Self-play itself (move selection with a temperature schedule, epsilon-random
 moves, resignation, value targets) is in ``alphazero_selfplay``; the config schema
@@ -186,6 +187,15 @@ def cached_iteration_fn(config, env, graphdef, mesh):
 
 def make_iteration_fn(config, env, graphdef, mesh) -> Callable[[jax.Array, TrainState], tuple[TrainState, dict]]:
     """Builds the jitted iteration: self-play, replay insertion, ``K`` updates.
+
+    Args:
+        config: the experiment config.
+        env: pgx environment (``make_env(config)``).
+        graphdef: the network's graph definition (from ``init_train_state``).
+        mesh: device mesh; games and minibatches are split over its ``data`` x ``fsdp``
+            axes, the train state is replicated on it. A state given elsewhere (e.g. on
+            one device) is placed on the mesh first, so every call runs one compiled
+            iteration.
 
     Returns:
         ``iteration_fn(key, train_state) -> (train_state, metrics)``; the key of the
@@ -378,8 +388,7 @@ def make_evaluator(config, env, graphdef) -> Callable[[jax.Array, Params], dict[
 
 
 # What may differ between a run and its --resume: run length, evaluation and logging.
-# walk_unroll changes the search's speed, not its result.
-_RESUME_MAY_CHANGE = ("train.num_iterations", "train.time_limit_s", "eval.", "logging.", "search.walk_unroll")
+_RESUME_MAY_CHANGE = ("train.num_iterations", "train.time_limit_s", "eval.", "logging.")
 
 
 # The driver runs it before it touches the workdir: a batch the data axes do not divide

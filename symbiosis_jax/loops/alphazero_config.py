@@ -117,7 +117,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
 
     Raises:
         ValueError: unknown game or network, non-positive sizes, a search that does not
-            fit its tree, a batch not divisible by the data-parallel size, and so on.
+            fit its tree, and so on (batch sizes against the mesh: ``check_divisible``).
     """
     if config.game not in GAMES:
         raise ValueError(f"config.game={config.game!r} is not one of {tuple(sorted(GAMES))}")
@@ -198,7 +198,17 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
 
 
 def check_divisible(config, mesh) -> None:
-    """Games and minibatches are split over the mesh axes of the logical ``batch`` axis."""
+    """Checks that the mesh can split self-play games and training minibatches.
+
+    Both are split over the mesh axes of the logical ``batch`` axis (``data`` x ``fsdp``).
+
+    Args:
+        config: the experiment config (``selfplay.batch_size``, ``train.batch_size``).
+        mesh: the run's device mesh.
+
+    Raises:
+        ValueError: a batch size that the data-parallel size does not divide.
+    """
     from symbiosis_jax.parallel import data_parallel_size
 
     size = data_parallel_size(mesh)

@@ -178,9 +178,9 @@ def gumbel_search(
         tree: optional trees from `reuse_subtree`. Sequential halving counts
             only this search's root visits; completed Q uses all of them.
         walk_unroll: tree levels the descent and the backup take per loop
-            iteration; any value gives the same search. 1 is fastest on a CPU; on a
-            GPU, where every loop iteration has a fixed cost, more may be faster
-            (`benchmarks/mcts.py --walk-unroll`).
+            iteration; any value gives the same search (bit for bit in the CPU
+            tests). 1 is fastest on a CPU; on a GPU, where every loop iteration
+            has a fixed cost, more may be faster (`benchmarks/mcts.py --walk-unroll`).
         max_num_considered_actions: m, actions sampled at the root.
         gumbel_scale: scale of the Gumbel noise; 0 gives a deterministic search.
         qtransform_fn: sigma, `NodeStats -> float32[A]`, default

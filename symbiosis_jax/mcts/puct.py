@@ -52,6 +52,9 @@ def puct_scores(
     Args:
         node: one node's (or a batch's) statistics, per-action fields as
             arrays [..., A] or `PerAction`.
+        pb_c_init: c1 of the exploration weight `c(N) = c1 + log((N + c2 + 1) / c2)`.
+        pb_c_base: c2 of that weight (> 0).
+        qtransform_fn: `NodeStats -> Q [..., A]` normalising the children's values.
 
     Returns:
         float32[..., A], or `PerAction` like the node's fields.
@@ -164,9 +167,9 @@ def puct_search(
             their root replaces the root state (games with an empty tree start
             fresh). Fresh root noise is mixed in when `dirichlet_fraction > 0`.
         walk_unroll: tree levels the descent and the backup take per loop
-            iteration; any value gives the same search. 1 is fastest on a CPU; on a
-            GPU, where every loop iteration has a fixed cost, more may be faster
-            (`benchmarks/mcts.py --walk-unroll`).
+            iteration; any value gives the same search (bit for bit in the CPU
+            tests). 1 is fastest on a CPU; on a GPU, where every loop iteration
+            has a fixed cost, more may be faster (`benchmarks/mcts.py --walk-unroll`).
         pb_c_init: PUCT constant c1.
         pb_c_base: PUCT constant c2.
         dirichlet_alpha: root noise concentration.

@@ -152,7 +152,20 @@ def validate_common(
     tree: Tree | None,
     walk_unroll: int = 1,
 ) -> int:
-    """Checks the static settings shared by the searches; returns the node capacity N."""
+    """Checks the static settings shared by the searches; returns the node capacity N.
+
+    Args:
+        env: the game; it must have the `GameEnv` members.
+        num_simulations: simulations per game (>= 1).
+        max_depth: None or a limit >= 1 on edges from the root.
+        num_nodes: node capacity, None for `num_simulations + 1` (or the given tree's).
+        tree: a tree to continue, or None.
+        walk_unroll: tree levels per descent/backup loop iteration (>= 1).
+
+    Raises:
+        ValueError: a setting outside those ranges, an env that is not a `GameEnv`, or a
+            `num_nodes` that cannot hold the simulations or differs from the tree's.
+    """
     if not isinstance(num_simulations, int) or num_simulations < 1:
         raise ValueError(f"num_simulations={num_simulations!r} must be an int >= 1")
     if not isinstance(walk_unroll, int) or isinstance(walk_unroll, bool) or walk_unroll < 1:

@@ -232,7 +232,7 @@ def _jsonable(x: Any) -> Any:
 def _check_mesh(config: ml_collections.ConfigDict, module: Any) -> None:
     """Builds ``config.mesh`` over the devices (cheap) and runs the loop module's ``check_mesh``.
 
-    A mesh that does not fit the devices, or a batch the data axis does not divide, is then an
+    A mesh that does not fit the devices, or a batch the data axes do not divide, is then an
     error before ``--overwrite`` deletes anything or a workdir is made.
     """
     if config.get("mesh") is None:

@@ -108,19 +108,27 @@ def test_deterministic_under_a_fixed_key(variant, ttt_setup):
 
 
 @pytest.mark.parametrize("variant", list(SEARCHES))
-def test_walk_unroll_gives_the_same_search(variant, ttt_setup, make_linear_net):
+def test_walk_unroll_gives_the_same_search(variant, ttt_setup, make_linear_net, monkeypatch):
     """Taking 3 tree levels per loop iteration of the descent and the backup changes
     nothing (a finished game's step rewrites what it read): every output, the whole tree
-    included, is equal. PUCT also at batch 1, where reads and writes are dynamic slices."""
+    included, is equal. PUCT also at batch 1, where reads and writes are dynamic slices;
+    Gumbel also in the stacked layout of games with more than `UNROLL_MAX` actions."""
+    from symbiosis_jax.mcts import peraction
+
     env, states, params, searches = ttt_setup
     _, evaluate_fn = make_linear_net(env, jax.random.key(9))  # the fixture's network
     search = functools.partial(SEARCHES[variant], env=env, evaluate_fn=evaluate_fn,
                                num_simulations=40, num_nodes=41)
-    cases = [(searches[variant], jax.jit(functools.partial(search, walk_unroll=3)), states)]
+    # (plain search, unrolled search, roots, layout); a fresh jit traces in the layout set.
+    cases = [(searches[variant], jax.jit(functools.partial(search, walk_unroll=3)), states, "columns")]
     if variant == "puct":
         one = jax.tree.map(lambda x: x[:1], states)
-        cases.append((jax.jit(search), jax.jit(functools.partial(search, walk_unroll=2)), one))
-    for plain, unrolled, roots in cases:
+        cases.append((jax.jit(search), jax.jit(functools.partial(search, walk_unroll=2)), one, "columns"))
+    else:
+        cases.append((jax.jit(search), jax.jit(functools.partial(search, walk_unroll=3)), states, "stacked"))
+    for plain, unrolled, roots, layout in cases:
+        if layout == "stacked":
+            monkeypatch.setattr(peraction, "UNROLL_MAX", 0)
         a, b = plain(params, jax.random.key(3), roots), unrolled(params, jax.random.key(3), roots)
         assert int(np.max(np.asarray(a.tree.num_used))) > 10  # deep enough to walk several levels
         for (path, x), y in zip(jax.tree_util.tree_leaves_with_path(a), jax.tree.leaves(b)):
