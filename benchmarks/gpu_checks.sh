@@ -86,9 +86,12 @@ section exp_mcts_cmdbuf 240 bash -c "$PY benchmarks/mcts.py $MCTS_CELLS; \
 # - Tree walks taking 2 or 4 levels per loop iteration (`walk_unroll`): the same search with a
 #   quarter to a half of the descent and backup loop iterations (each a device-to-host predicate
 #   copy on a GPU); neutral to slower on the CPU. Timed alongside walk_unroll 1 and mctx.
+#   The state-row read of a simulation sits in a conditional on the CPU only (on a GPU a
+#   conditional is one more predicate copy per simulation); the last line is the GPU with it.
 UNROLL_CELLS="--nets mlp,conv --batches 1,256 --sims 32,128 --repeats 5 --walk-unroll 1,2,4"
-section exp_mcts_unroll 300 bash -c "$PY benchmarks/mcts.py $UNROLL_CELLS; \
-  $PY benchmarks/mcts.py --variant gumbel $UNROLL_CELLS"
+section exp_mcts_unroll 360 bash -c "$PY benchmarks/mcts.py $UNROLL_CELLS; \
+  $PY benchmarks/mcts.py --variant gumbel $UNROLL_CELLS; \
+  $PY benchmarks/mcts.py --variant gumbel --rows-read cond --nets mlp,conv --batches 1,256 --sims 32 --repeats 5"
 # - The sampler's GPU compile time (6-34 s wall against 3-5 s on the CPU): autotuning off.
 section exp_sampler_autotune 240 bash -c "$PY benchmarks/sampler.py --device=gpu --batches 64; \
   XLA_FLAGS=--xla_gpu_autotune_level=0 $PY benchmarks/sampler.py --device=gpu --batches 64"

@@ -16,6 +16,8 @@ median is reported as well.
     python benchmarks/mcts.py --shared   # also time the shared cost S (see `shared_cost_fn`)
     python benchmarks/mcts.py --walk-unroll 1,2,4   # ours with 1 (the row), 2 and 4 tree
                                          # levels per descent/backup loop iteration, interleaved
+    python benchmarks/mcts.py --rows-read cond      # the state-row read in a conditional on
+                                         # every platform (default: on the CPU only)
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import mctx
 
 from symbiosis_jax import mcts
 from symbiosis_jax.mcts import mctx_compat
+from symbiosis_jax.mcts import search as search_lib
 
 
 def mlp_init(key, num_actions, width=128):
@@ -204,6 +207,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--shared", action="store_true", help="also time the shared cost S")
     parser.add_argument("--json", default=None, help="also write the results to this file")
+    parser.add_argument("--rows-read", choices=("auto", "cond", "plain"), default="auto",
+                        help="symbiosis_jax.mcts.search.ROWS_READ for ours")
     parser.add_argument("--walk-unroll", default="1",
                         help="comma list of tree levels per descent/backup loop iteration: the first "
                              "is the row's 'ours', the others are timed alongside (ratio to mctx)")
@@ -216,10 +221,11 @@ def main():
     sims = [int(s) for s in args.sims.split(",")] if args.sims else sims
     repeats = args.repeats or (3 if args.quick else 7)
     walk_unroll = tuple(dict.fromkeys(int(k) for k in args.walk_unroll.split(",")))  # in order, once each
+    search_lib.ROWS_READ = args.rows_read
 
     env = mcts.pgx_env("connect_four")
     print(f"# {jax.devices()[0].device_kind}, jax {jax.__version__}, variant {args.variant}, "
-          f"walk_unroll {walk_unroll[0]}")
+          f"walk_unroll {walk_unroll[0]}, rows read {args.rows_read}")
     header = (
         "| net | batch | sims | ours sims/s | mctx sims/s | ratio | ratio of medians "
         "| ours compile s | mctx compile s |"

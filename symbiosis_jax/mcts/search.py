@@ -356,6 +356,12 @@ def _set(x: jax.Array, value: jax.Array, *index: jax.Array) -> jax.Array:
     return jax.lax.dynamic_update_slice(x, value, starts)
 
 
+# How `_read_rows` reads on each platform: "cond" everywhere, "plain" everywhere, or
+# "auto" (the conditional on the CPU only). A module setting for experiments
+# (`benchmarks/mcts.py --rows-read`), like `peraction.UNROLL_MAX`; the result is the same.
+ROWS_READ = "auto"
+
+
 def _read_rows(rows: tuple[jax.Array, ...], node: jax.Array, expand: jax.Array):
     """The packed state rows of `node[b]` of every game, as small arrays of their own.
 
@@ -365,6 +371,9 @@ def _read_rows(rows: tuple[jax.Array, ...], node: jax.Array, expand: jax.Array):
     arrays every simulation. Reading inside a `lax.cond` makes the rows
     separate buffers; both branches read the same rows (the predicate only keeps
     XLA from inlining the conditional), so the result is that of a plain read.
+    That pays on the CPU. On a GPU a conditional copies its predicate to the host
+    (a synchronisation per simulation) while copying the arrays costs microseconds,
+    so other platforms read plainly (`ROWS_READ`).
 
     Args:
         rows: packed state rows, each [B, N, S_r].
@@ -377,7 +386,14 @@ def _read_rows(rows: tuple[jax.Array, ...], node: jax.Array, expand: jax.Array):
     def read(rows, node):
         return tuple(_get(x, node) for x in rows)
 
-    return jax.lax.cond(jnp.any(expand), read, read, rows, node)
+    def in_cond(rows, node):
+        return jax.lax.cond(jnp.any(expand), read, read, rows, node)
+
+    if ROWS_READ not in ("auto", "cond", "plain"):
+        raise ValueError(f"ROWS_READ={ROWS_READ!r} must be 'auto', 'cond' or 'plain'")
+    if ROWS_READ != "auto":
+        return (in_cond if ROWS_READ == "cond" else read)(rows, node)
+    return jax.lax.platform_dependent(rows, node, cpu=in_cond, default=read)
 
 
 def _simulate(

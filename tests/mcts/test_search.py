@@ -135,6 +135,24 @@ def test_walk_unroll_gives_the_same_search(variant, ttt_setup, make_linear_net, 
             np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=jax.tree_util.keystr(path))
 
 
+def test_plain_rows_read_gives_the_same_search(ttt_setup, make_linear_net, monkeypatch):
+    """Off the CPU a simulation reads the parent's state rows plainly instead of in a
+    conditional (`search.ROWS_READ`); that path, run here on the CPU, gives the same search."""
+    from symbiosis_jax.mcts import search as search_lib
+
+    env, states, params, searches = ttt_setup
+    _, evaluate_fn = make_linear_net(env, jax.random.key(9))  # the fixture's network
+    a = searches["puct"](params, jax.random.key(3), states)
+    monkeypatch.setattr(search_lib, "ROWS_READ", "plain")
+    b = jax.jit(functools.partial(SEARCHES["puct"], env=env, evaluate_fn=evaluate_fn, num_simulations=40,
+                                  num_nodes=41))(params, jax.random.key(3), states)
+    for (path, x), y in zip(jax.tree_util.tree_leaves_with_path(a), jax.tree.leaves(b)):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=jax.tree_util.keystr(path))
+    monkeypatch.setattr(search_lib, "ROWS_READ", "sometimes")
+    with pytest.raises(ValueError, match="ROWS_READ='sometimes' must be 'auto', 'cond' or 'plain'"):
+        mcts.puct_search(params, jax.random.key(3), states, env=env, evaluate_fn=evaluate_fn, num_simulations=4)
+
+
 def _subtree_nodes(tree, b, start):
     """Node indices of the subtree at `start`, in a canonical (action-path) order."""
     order, stack = [], [start]
