@@ -5,9 +5,9 @@ start to the end by the network plus tree search (``lax.scan`` over ``T`` moves)
 the positions go into an on-device replay buffer, and ``K`` minibatch updates of
 the AlphaZero loss follow (a second ``lax.scan``). Self-play games and training
 minibatches are sharded over the mesh axes of the logical ``batch`` axis (``data`` x
-``fsdp`` of ``config.mesh``, by ``with_sharding_constraint``); parameters,
-optimizer state and replay buffer are replicated, the jitted iteration's declared
-in/out sharding of the train state.
+``fsdp`` of ``config.mesh``, by ``with_sharding_constraint``); the train state
+(parameters, optimizer state, replay buffer) is replicated, and the jitted
+iteration declares that as its in/out sharding.
 
 Self-play itself (move selection with a temperature schedule, epsilon-random
 moves, resignation, value targets) is in ``alphazero_selfplay``; the config schema
