@@ -24,7 +24,8 @@ def mesh_config(**overrides) -> ml_collections.ConfigDict:
 
     ``symbiosis_jax.parallel.make_mesh(config.mesh)`` turns them into the axes
     ``(("data", -1), ("fsdp", 1), ("tensor", 1))``: exactly one size may be -1, filled
-    from the device count. ``axis_types`` is ``"auto"`` or ``"explicit"``.
+    from the device count. ``axis_types`` is ``"auto"`` or ``"explicit"`` (the RLVR and
+    AlphaZero loops run on ``"auto"`` only and say so).
     """
     config = ml_collections.ConfigDict()
     config.data = -1

@@ -121,6 +121,10 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     """
     if config.game not in GAMES:
         raise ValueError(f"config.game={config.game!r} is not one of {tuple(sorted(GAMES))}")
+    if config.get("mesh") is not None:
+        from symbiosis_jax.parallel import check_auto_axis_types
+
+        check_auto_axis_types(config.mesh, loop="AlphaZero")
     from symbiosis_jax.networks import NETWORKS
 
     if config.network.name not in NETWORKS:

@@ -179,7 +179,7 @@ class _Runner:
         self.tokenizer = models.load_tokenizer(c.tokenizer)
         self.codec = _Codec(self.tokenizer, max_prompt_length=c.max_prompt_length,
                             max_new_tokens=c.max_new_tokens)
-        self.mesh = parallel.make_mesh(parallel.mesh_axes_from_config(c.mesh))
+        self.mesh = parallel.make_mesh(c.mesh)  # its axes and axis_types
         self.batch_sharding = parallel.batch_sharding(self.mesh)
         self.replicated = parallel.replicated(self.mesh)
         self.model_config = models.TransformerConfig(vocab_size=self.tokenizer.vocab_size,

@@ -171,6 +171,7 @@ def validate_config(config) -> None:
             _int_at_least(f"model.{name}", value, 1)
     from symbiosis_jax import parallel
 
+    parallel.check_auto_axis_types(config.mesh, loop="RLVR")
     axes = parallel.resolve_axes(parallel.mesh_axes_from_config(config.mesh),
                                  jax.device_count())
     data = 1

@@ -17,6 +17,7 @@ Public names:
 
 * ``make_mesh(axes, *, devices=None, axis_types="auto")``: mesh from
   ``(("data", -1), ("fsdp", 1), ("tensor", 1))`` pairs or a mesh ConfigDict.
+* ``check_auto_axis_types(mesh_cfg, *, loop)``: the training loops need ``"auto"`` axes.
 * ``mesh_axes_from_config(cfg)``, ``resolve_axes(axes, num_devices)``.
 * ``DEFAULT_RULES``: logical name -> mesh axes table (``batch -> ("data", "fsdp")``,
   ``embed -> "fsdp"``, ``mlp/heads/kv_heads/vocab -> "tensor"``, others ``None``).
@@ -37,6 +38,7 @@ from symbiosis_jax.parallel.batch import batch_sharding, batch_spec, data_parall
 from symbiosis_jax.parallel.mesh import (
     AXIS_TYPES,
     MESH_AXIS_ORDER,
+    check_auto_axis_types,
     make_mesh,
     mesh_axes_from_config,
     resolve_axes,
@@ -61,6 +63,7 @@ __all__ = [
     "Rules",
     "batch_sharding",
     "batch_spec",
+    "check_auto_axis_types",
     "create_sharded_model",
     "data_parallel_size",
     "logical_to_sharding",

@@ -24,6 +24,7 @@ import numpy as np
 __all__ = [
     "MESH_AXIS_ORDER",
     "AXIS_TYPES",
+    "check_auto_axis_types",
     "make_mesh",
     "mesh_axes_from_config",
     "resolve_axes",
@@ -133,6 +134,27 @@ def resolve_axes(axes: Any, num_devices: int) -> tuple[tuple[str, int], ...]:
             "devices; the mesh must use every device (use -1 for one axis to fill it)."
         )
     return pairs
+
+
+def check_auto_axis_types(mesh_cfg: Any, *, loop: str) -> None:
+    """Raises ``ValueError`` unless the mesh config asks for ``"auto"`` axes (the default).
+
+    The training loops place arrays by ``in_shardings``/``out_shardings`` and sharding
+    constraints, which JAX's explicit-sharding mode rejects; ``"explicit"`` meshes are for
+    code written for that mode.
+
+    Args:
+        mesh_cfg: the ``config.mesh`` ConfigDict (or mapping); no ``axis_types`` = auto.
+        loop: the loop's name, for the message.
+    """
+    cfg = dict(mesh_cfg.to_dict() if hasattr(mesh_cfg, "to_dict") else mesh_cfg)
+    axis_types = cfg.get("axis_types", "auto")
+    if axis_types != "auto":
+        raise ValueError(
+            f"config.mesh.axis_types={axis_types!r}: the {loop} loop runs on 'auto' mesh axes only "
+            "(its steps place arrays by in/out shardings and sharding constraints, which "
+            "explicit-sharding mode rejects)"
+        )
 
 
 def make_mesh(

@@ -240,7 +240,7 @@ def _check_mesh(config: ml_collections.ConfigDict, module: Any) -> None:
     from symbiosis_jax import parallel
 
     try:
-        mesh = parallel.make_mesh(parallel.mesh_axes_from_config(config.mesh))
+        mesh = parallel.make_mesh(config.mesh)  # its axes and axis_types
     except ValueError as e:
         raise ValueError(f"config.mesh: {e}") from None
     check = getattr(module, "check_mesh", None)

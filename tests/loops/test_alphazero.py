@@ -105,6 +105,7 @@ def test_resume_with_a_changed_config_is_rejected_before_building(tmp_path, monk
          r"splits a batch \(config.mesh.data x config.mesh.fsdp\)"),
         ({"train.ema_decay": 1.0}, r"config.train.ema_decay=1.0 must be in \[0, 1\)"),
         ({"search.walk_unroll": 0}, r"config.search.walk_unroll=0 must be an int >= 1"),
+        ({"mesh.axis_types": "explicit"}, r"config.mesh.axis_types='explicit': the AlphaZero loop runs on 'auto'"),
         ({"eval.num_simulations": -8}, r"config.eval.num_simulations=-8 must be an int >= 0"),
         ({"selfplay.value_target_root_weight": 1.5},
          r"config.selfplay.value_target_root_weight=1.5 must be in \[0, 1\]"),

@@ -49,6 +49,8 @@ def _set(config, dotted, value):
     ("max_prompt_length", 3, r"config.max_prompt_length=3 is too small: the prompt '\d+\+\d+=' "
                              r"needs 7 tokens \(bos included\)"),
     ("tokenizer", "no/such/dir", r"config.tokenizer='no/such/dir' is not 'char', 'ascii' or a"),
+    # Was ignored: the runner built an auto mesh whatever the field said.
+    ("mesh.axis_types", "explicit", r"config.mesh.axis_types='explicit': the RLVR loop runs on 'auto' mesh"),
 ])
 def test_bad_config_raises_before_building(dotted, value, message, tmp_path, monkeypatch):
     config = _config()
