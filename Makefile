@@ -35,5 +35,10 @@ bench: $(STAMP)
 	$(PY) benchmarks/grpo_step.py --new_tokens=8 --steps=5
 	$(PY) benchmarks/alphazero.py --quick
 
+# The notebooks are generated from their paired scripts (colab/*.py, jupytext percent format):
+# edit the script, then rebuild the .ipynb (cell ids kept; tests/test_colab_*.py check the pair).
+notebooks: $(STAMP)
+	for f in colab/*.py; do $(PY) -m jupytext --to ipynb --update "$$f"; done
+
 clean:
 	rm -rf $(VENV) runs .pytest_cache
