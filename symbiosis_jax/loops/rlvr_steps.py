@@ -1,6 +1,6 @@
 """The jitted pieces of the RLVR loop: sampling, the SFT step and the policy update.
 
-Everything here is a pure function of arrays; `make_step_fns` closes them over the model's
+Everything here is a pure function of arrays; `rlvr._Runner._build_jits` closes them over the model's
 graphdef, the optimizer and the static hyperparameters, and jits them with explicit shardings
 (batch on the mesh's data axes, parameters per their logical axes) and donated state.
 

@@ -171,8 +171,9 @@ def ppo_loss(
         aggregation, norm_length: aggregation of all per-token terms.
 
     Returns:
-        ``(loss, metrics)``: the policy metrics of ``clipped_policy_loss`` plus the
-        value metrics of ``ppo_value_loss`` and ``total_loss``.
+        ``(loss, metrics)``: the metrics of ``clipped_policy_loss`` with its ``loss``
+        renamed ``policy_loss``, the value metrics of ``ppo_value_loss`` when values
+        are given, and ``loss``, the total.
     """
     _checks.check_nonnegative("value_coef", value_coef)
     _checks.check_nonnegative("kl_coef", kl_coef)

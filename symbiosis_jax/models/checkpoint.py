@@ -104,13 +104,21 @@ def load_hf_state_dict(path: str) -> dict[str, np.ndarray]:
 
 def params_from_hf_state_dict(config: TransformerConfig,
                               tensors: Mapping[str, np.ndarray]) -> dict:
-    """Maps HF tensor names to ours as `{path tuple: array}` in our layouts."""
+    """Maps HF tensor names to ours as `{path tuple: array}` in our layouts.
+
+    Raises:
+        ValueError: a tensor missing or of the wrong shape, or tensors the model has no
+            place for (e.g. an `lm_head.bias`: silently dropping one would change the
+            logits).
+    """
     c = config
     out = {}
+    used = set()
 
     def get(name, shape):
         if name not in tensors:
             raise ValueError(f"tensor {name!r} missing from the checkpoint")
+        used.add(name)
         x = np.asarray(tensors[name])
         if x.shape != tuple(shape):
             raise ValueError(f"tensor {name!r} has shape {x.shape}, expected "
@@ -145,6 +153,13 @@ def params_from_hf_state_dict(config: TransformerConfig,
         out[blk + ("mlp", "down")] = get(mlp + "down_proj.weight", (d, f)).T
     if c.scalar_head and "score.weight" in tensors:
         out[("scalar_kernel",)] = get("score.weight", (1, d))[0]
+    # Recomputed buffers some checkpoints store, and a tied head saved next to its embedding.
+    unused = sorted(n for n in tensors if n not in used and not n.endswith("rotary_emb.inv_freq")
+                    and not (c.tie_embeddings and n == "lm_head.weight"))
+    if unused:
+        hint = " (a classifier's head: pass scalar_head=True)" if unused == ["score.weight"] else ""
+        shown = ", ".join(unused[:5]) + (f" and {len(unused) - 5} more" if len(unused) > 5 else "")
+        raise _unsupported(f"the checkpoint has tensors this model has no place for: {shown}{hint}")
     return out
 
 

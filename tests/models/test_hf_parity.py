@@ -122,6 +122,13 @@ def test_unknown_architecture_and_bad_shapes_are_clear(saved, tmp_path):
         models.load_hf_checkpoint(str(bad))
     with pytest.raises(ValueError, match="no config.json"):
         models.load_hf_checkpoint(str(tmp_path))
+    # A tensor with no place in the model (an output bias) is an error, not silently dropped.
+    config = models.config_from_hf(cfg)
+    tensors = models.load_hf_state_dict(path)
+    models.params_from_hf_state_dict(config, tensors)  # the checkpoint as saved loads
+    extra = {**tensors, "lm_head.bias": np.zeros(cfg["vocab_size"], np.float32)}
+    with pytest.raises(ValueError, match=r"tensors this model has no place for: lm_head.bias; supported"):
+        models.params_from_hf_state_dict(config, extra)
 
 
 def test_sequence_classifier_loads_as_scalar_head(tmp_path):
