@@ -111,6 +111,15 @@ def make_model(config: ml_collections.ConfigDict, env) -> nnx.Module:
 
 
 def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
+    """The optimizer of ``config.optimizer`` (``symbiosis_jax.training.make_optimizer``).
+
+    Args:
+        config: the experiment config; only its ``optimizer`` section is read (validated by
+            ``symbiosis_jax.training.validate_optimizer_config``).
+
+    Returns:
+        AdamW with the learning-rate schedule and optional global-norm clipping.
+    """
     from symbiosis_jax.training import make_optimizer as _make
 
     return _make(config.optimizer)
@@ -340,6 +349,19 @@ def make_evaluator(config, env, graphdef) -> Callable[[jax.Array, Params], dict[
     """Builds ``evaluate(key, params) -> metrics``: the agent against ``config.eval.opponents``.
 
     Agents are built once, so repeated evaluations reuse the compiled arenas.
+
+    Args:
+        config: the experiment config: its ``eval`` section (``opponents``, ``num_games``,
+            ``num_simulations``, ``baseline_num_simulations``, ``every_reply``), ``search``
+            (the evaluated agent's search, without root noise), ``selfplay.max_num_steps``
+            (the game-length cap) and ``game``.
+        env: pgx environment the games are played in.
+        graphdef: the network's NNX graph definition; ``params`` passed to ``evaluate`` are
+            its state.
+
+    Returns:
+        ``evaluate(key, params) -> metrics``, with ``eval/<opponent>/<stat>`` entries (see
+        ``arena``'s ``summary``) and, with ``eval.every_reply``, ``eval/every_reply/...``.
     """
     from symbiosis_jax.loops import arena
 
@@ -479,6 +501,11 @@ def train(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = Fal
 def write_strength_plot(jsonl_path: str, out_png: str) -> str | None:
     """Win rates against each evaluated opponent (overall and by side) against wall minutes,
     and the training loss against iterations, from a run's ``metrics.jsonl``.
+
+    Args:
+        jsonl_path: the run's ``metrics.jsonl``; rows with ``train/loss`` give the loss
+            curve, rows with ``eval/<opponent>/win_rate`` and ``wall_seconds`` the win rates.
+        out_png: where the PNG is written (overwritten if it exists).
 
     Returns:
         ``out_png``, or None when the file has no training rows.

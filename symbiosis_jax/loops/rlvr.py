@@ -645,6 +645,13 @@ def fit(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = False
 def train(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = False) -> dict:
     """The driver's entry (`experiments/train.py`): `fit`, summarised as a dict.
 
+    Args:
+        config: an RLVR config (`configs/rlvr_common.py`); passed to `fit`, which validates it.
+        workdir: the run's output directory (metrics, checkpoints, plot); passed to `fit` and
+            echoed back under `"workdir"`.
+        resume: continue from the latest checkpoint in `workdir` (see `fit`); a resumed run that
+            skipped RL step 0 has no `"before/..."` entries.
+
     Returns:
         `{"before/<metric>": ..., "after/<metric>": ..., "plot": path, "workdir": workdir}`.
     """

@@ -76,8 +76,18 @@ def token_logprobs_and_entropy(
 ) -> tuple[jax.Array, jax.Array]:
     """Both ``token_logprobs`` and ``entropy_from_logits``, sharing one logsumexp.
 
+    Args:
+        logits: ``[B, T, V]`` (any leading dims) unnormalised logits; the logits
+            at position ``t`` score token ``tokens[..., t]``.
+        tokens: ``[B, T]`` integer token ids (the leading shape of ``logits``).
+        temperature: divides the logits first (sampling temperature); must be positive.
+
     Returns:
         ``(logp, entropy)``, each ``[B, T]``.
+
+    Raises:
+        ValueError: ``tokens``' shape is not the leading shape of ``logits``, or a concrete
+            ``temperature`` is not positive.
     """
     if jnp.shape(logits)[:-1] != jnp.shape(tokens):
         raise ValueError(

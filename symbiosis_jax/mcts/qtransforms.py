@@ -165,6 +165,12 @@ def qtransform_by_parent_and_siblings(node: NodeStats, *, epsilon: float = 1e-8)
 
     Unvisited actions score 0. This is mctx's default for `muzero_policy`.
 
+    Args:
+        node: `NodeStats` of one node, or a batch of nodes; per-action fields as arrays
+            [..., A] or `PerAction` values.
+        epsilon: floor of the normaliser `max - min`, so that a node whose value and
+            visited Qs are all equal scores 0 everywhere instead of dividing by 0.
+
     Returns:
         float32[A] (or `PerAction`, like the node's fields).
     """
@@ -184,6 +190,14 @@ def qtransform_by_min_max(node: NodeStats, *, min_value: float = -1.0, max_value
 
     Unvisited actions score 0. For games with outcomes in [-1, 1] the default
     bounds map a loss to 0 and a win to 1.
+
+    Args:
+        node: `NodeStats` of one node, or a batch of nodes; per-action fields as arrays
+            [..., A] or `PerAction` values.
+        min_value: the Q that scores 0; unvisited actions get it. Not clipped: a Q below
+            it scores below 0.
+        max_value: the Q that scores 1 (a Q above it scores above 1); must differ from
+            `min_value` (not checked).
 
     Returns:
         float32[A] (or `PerAction`, like the node's fields).
@@ -251,6 +265,19 @@ def qtransform_completed_by_mix_value(
     sigma(q) = (maxvisit_init + max_a N(a)) * value_scale * q, with q first
     rescaled to [0, 1] over actions when `rescale_values` (Danihelka et al.,
     "Policy improvement by planning with Gumbel", ICLR 2022, App. D).
+
+    Args:
+        node: `NodeStats` of one node, or a batch of nodes; per-action fields as arrays
+            [..., A] or `PerAction` values.
+        value_scale: c_scale, the factor multiplying the (rescaled) completed Q.
+        maxvisit_init: c_visit, added to the largest child visit count to give the scale.
+        rescale_values: min-max rescale the completed Qs to [0, 1] over the node's actions
+            (all of them, illegal ones included) before scaling.
+        use_mixed_value: complete unvisited actions with the mixed value (the raw value
+            interpolated with the prior-weighted Qs of the visited actions); False uses
+            the node's raw value.
+        epsilon: floor of `max - min` in the rescaling, so that equal completed Qs rescale
+            to 0 instead of dividing by 0; unused without `rescale_values`.
 
     Returns:
         float32[A] (or `PerAction`, like the node's fields).

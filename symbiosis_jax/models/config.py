@@ -95,6 +95,14 @@ def tiny_config(vocab_size: int = 32, **overrides) -> TransformerConfig:
     """The 1.06M-parameter benchmark model (4 layers, width 128, 4 heads, F=512).
 
     With `vocab_size=32` and untied embeddings it has 1,057,920 parameters.
+
+    Args:
+        vocab_size: V, number of token ids.
+        **overrides: other `TransformerConfig` fields, replacing the preset sizes above
+            (an unknown name raises `TypeError`).
+
+    Returns:
+        The validated `TransformerConfig`.
     """
     fields = dict(vocab_size=vocab_size, num_layers=4, embed_dim=128, num_heads=4,
                   num_kv_heads=4, head_dim=32, mlp_dim=512)
@@ -106,6 +114,14 @@ def small_config(vocab_size: int = 32, **overrides) -> TransformerConfig:
     """A ~20M-parameter model (6 layers, width 512, 8 heads, F=1536).
 
     With `vocab_size=32` and untied embeddings it has 20,486,656 parameters.
+
+    Args:
+        vocab_size: V, number of token ids.
+        **overrides: other `TransformerConfig` fields, replacing the preset sizes above
+            (an unknown name raises `TypeError`).
+
+    Returns:
+        The validated `TransformerConfig`.
     """
     fields = dict(vocab_size=vocab_size, num_layers=6, embed_dim=512, num_heads=8,
                   num_kv_heads=8, head_dim=64, mlp_dim=1536)

@@ -120,7 +120,22 @@ class HFTokenizer:
 def load_tokenizer(path: str | None = None, **special_tokens):
     """`CharTokenizer()` when `path` is None or 'char' (digits and arithmetic symbols),
     `CharTokenizer(ASCII_SYMBOLS)` for 'ascii' (printable ASCII and newline), else
-    `HFTokenizer.from_file(path)`."""
+    `HFTokenizer.from_file(path)`.
+
+    Args:
+        path: None, 'char' or 'ascii' for a character tokenizer, else a `tokenizer.json`
+            or a directory holding one.
+        **special_tokens: `pad_token`, `bos_token`, `eos_token` strings passed to
+            `HFTokenizer.from_file`, taking precedence over a `tokenizer_config.json`
+            beside the file; ignored for the character tokenizers (fixed ids 0, 1, 2).
+
+    Returns:
+        A `CharTokenizer` or an `HFTokenizer`.
+
+    Raises:
+        ValueError: `path` names no `tokenizer.json`, or a special token is not in its
+            vocabulary.
+    """
     if path is None or path == "char":
         return CharTokenizer()
     if path == "ascii":

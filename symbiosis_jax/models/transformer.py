@@ -48,7 +48,17 @@ class KVCache:
 
 
 def init_cache(config: TransformerConfig, batch_size: int, num_slots: int) -> KVCache:
-    """Returns a zero cache of `num_slots` slots for `batch_size` rows."""
+    """Returns a zero cache of `num_slots` slots for `batch_size` rows.
+
+    Args:
+        config: the model's config; gives L (`num_layers`), K (`num_kv_heads`), E
+            (`head_dim`) and the cache dtype (`dtype`, the compute dtype).
+        batch_size: B, number of rows (sequences).
+        num_slots: S, number of cache slots per row (prompt plus generated tokens).
+
+    Returns:
+        A `KVCache` of L zero key and L zero value buffers, each `[B, K, S, E]`.
+    """
     shape = (batch_size, config.num_kv_heads, num_slots, config.head_dim)
     dtype = jnp.dtype(config.dtype)
     zeros = tuple(jnp.zeros(shape, dtype) for _ in range(config.num_layers))

@@ -19,7 +19,20 @@ def batch_spec(
     rules: rules_lib.Rules = rules_lib.DEFAULT_RULES,
     logical_axis: str = "batch",
 ) -> PartitionSpec:
-    """``PartitionSpec`` putting the leading axis on the mesh axes of ``logical_axis``."""
+    """``PartitionSpec`` putting the leading axis on the mesh axes of ``logical_axis``.
+
+    Args:
+        mesh: the device mesh; rule targets that are not axes of it are dropped.
+        rules: ``(logical, mesh_axes)`` pairs; ``logical_axis`` is looked up there.
+        logical_axis: logical name of the leading axis (default ``"batch"``).
+
+    Returns:
+        A one-entry ``PartitionSpec`` (the other dimensions are replicated): the mesh axes
+        of ``logical_axis`` present in ``mesh``, or None when there are none.
+
+    Raises:
+        ValueError: ``logical_axis`` has no rule in ``rules``.
+    """
     return rules_lib.logical_to_spec((logical_axis,), rules=rules, mesh=mesh)
 
 
@@ -29,7 +42,20 @@ def batch_sharding(
     rules: rules_lib.Rules = rules_lib.DEFAULT_RULES,
     logical_axis: str = "batch",
 ) -> NamedSharding:
-    """``NamedSharding`` for arrays whose leading axis is the batch (for ``in_shardings``)."""
+    """``NamedSharding`` for arrays whose leading axis is the batch (for ``in_shardings``).
+
+    Args:
+        mesh: the device mesh; rule targets that are not axes of it are dropped.
+        rules: ``(logical, mesh_axes)`` pairs; ``logical_axis`` is looked up there.
+        logical_axis: logical name of the leading axis (default ``"batch"``).
+
+    Returns:
+        ``NamedSharding(mesh, batch_spec(...))``: the leading axis split over the data axes,
+        the other dimensions replicated.
+
+    Raises:
+        ValueError: ``logical_axis`` has no rule in ``rules``.
+    """
     return NamedSharding(mesh, batch_spec(mesh, rules=rules, logical_axis=logical_axis))
 
 
@@ -45,7 +71,19 @@ def data_parallel_size(
     logical_axis: str = "batch",
 ) -> int:
     """Into how many shards ``batch_sharding`` splits a batch: the product of the sizes
-    of the mesh axes that ``logical_axis`` maps to (``data`` x ``fsdp`` by default)."""
+    of the mesh axes that ``logical_axis`` maps to (``data`` x ``fsdp`` by default).
+
+    Args:
+        mesh: the device mesh; rule targets that are not axes of it are dropped.
+        rules: ``(logical, mesh_axes)`` pairs; ``logical_axis`` is looked up there.
+        logical_axis: logical name of the leading axis (default ``"batch"``).
+
+    Returns:
+        The product of those mesh axes' sizes (1 when the batch is not split).
+
+    Raises:
+        ValueError: ``logical_axis`` has no rule in ``rules``.
+    """
     return _data_parallel_size(mesh, batch_spec(mesh, rules=rules, logical_axis=logical_axis))[1]
 
 

@@ -88,7 +88,16 @@ def left_pad(prompts: Sequence[Sequence[int]], *, pad_id: int,
 
 
 def prompt_mask(prompt_lengths_b: jax.Array, num_slots: int) -> jax.Array:
-    """`[B, P]` int32 mask of a left-padded prompt batch (1 = real token)."""
+    """`[B, P]` int32 mask of a left-padded prompt batch (1 = real token).
+
+    Args:
+        prompt_lengths_b: `[B]` number of real tokens of each prompt; row `b` gets ones in
+            its last `prompt_lengths_b[b]` columns (not checked against `num_slots`).
+        num_slots: P, width of the padded prompt batch (its number of columns).
+
+    Returns:
+        `[B, P]` int32, 0 on the left padding and 1 on the prompt tokens.
+    """
     pad_count_b = num_slots - jnp.asarray(prompt_lengths_b, jnp.int32)
     return (jnp.arange(num_slots)[None, :] >= pad_count_b[:, None]).astype(jnp.int32)
 

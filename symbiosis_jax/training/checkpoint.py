@@ -141,7 +141,17 @@ def to_jsonable(x: Any) -> Any:
 
 
 def flatten_config(d: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    """``{"a.b": repr(value)}`` for every leaf of a nested mapping (a config's ``to_dict()``)."""
+    """``{"a.b": repr(value)}`` for every leaf of a nested mapping (a config's ``to_dict()``).
+
+    Args:
+        d: the nested mapping; every non-mapping value is a leaf (an empty sub-mapping
+            adds nothing).
+        prefix: prepended to every key; the recursion passes the dotted path of the
+            enclosing mapping (e.g. ``"a."``), so the top-level call leaves it empty.
+
+    Returns:
+        A new flat dict from dotted key to the ``repr`` of its leaf value.
+    """
     out = {}
     for k, v in d.items():
         if isinstance(v, Mapping):

@@ -50,6 +50,21 @@ def register_loop(name: str, train_fn: TrainFn | None = None, *, overwrite: bool
     """Registers ``train_fn(config, *, workdir, resume=False) -> dict`` as loop ``name``.
 
     Without ``train_fn`` returns a decorator.
+
+    Args:
+        name: the loop name (what ``config.loop`` holds); a non-empty string. A registered
+            loop takes precedence over a module ``symbiosis_jax.loops.<name>``.
+        train_fn: the loop's train function; None to get a decorator that registers the
+            function it decorates.
+        overwrite: replace a different function already registered as ``name`` instead of
+            raising (registering the same function again is always allowed).
+
+    Returns:
+        ``train_fn``, or the decorator when ``train_fn`` is None.
+
+    Raises:
+        ValueError: ``name`` is not a non-empty string, or is already registered to another
+            function and ``overwrite`` is False.
     """
     return LOOPS.register(name, train_fn, overwrite=overwrite)
 
@@ -211,7 +226,16 @@ def _flatten(d: Mapping, prefix: str = "") -> list[tuple[str, Any]]:
 
 
 def config_summary(config: ml_collections.ConfigDict, *, max_lines: int = 60) -> str:
-    """Short ``field = value`` listing of a config (nested fields dotted)."""
+    """Short ``field = value`` listing of a config (nested fields dotted).
+
+    Args:
+        config: the config (a ConfigDict, or any mapping); fields are listed sorted by name.
+        max_lines: the most fields listed; any further ones are replaced by one
+            ``... (N more fields)`` line.
+
+    Returns:
+        The listing, one indented ``field = repr(value)`` per line.
+    """
     d = config.to_dict() if hasattr(config, "to_dict") else dict(config)
     lines = [f"  {k} = {v!r}" for k, v in _flatten(d)]
     if len(lines) > max_lines:

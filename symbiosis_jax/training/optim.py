@@ -66,6 +66,13 @@ def _as_dict(cfg: Any) -> dict[str, Any]:
 def validate_optimizer_config(cfg: Any) -> dict[str, Any]:
     """Checks every field; returns a plain dict with defaults filled in.
 
+    Args:
+        cfg: optimizer ConfigDict (anything with ``to_dict``) or mapping, with the fields of
+            the module docstring; ``learning_rate`` is required, the others default.
+
+    Returns:
+        A new plain dict of every field, the missing ones set to their defaults.
+
     Raises:
         ValueError: naming the offending field and what is allowed.
     """
