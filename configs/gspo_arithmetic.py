@@ -9,8 +9,8 @@ SFT -> 85.2% with seed 0, 94.5% / 100% with seeds 1 / 2
 (2,000 RL steps, the default; `python experiments/compare_rlvr.py --seeds=0,1,2`,
 docs/rlvr.md: seeds 0/1/2 start from 25.8/36.7/35.9% after SFT).
 Loss: GSPO (arXiv:2507.18071): ratio s_i = (pi/pi_old)(y_i)^(1/|y_i|), clip (3e-4, 4e-4), no KL,
-group std-normalised advantages. With mu = rl.num_iterations = 1 the behaviour log-probs are the
-current ones (ratio 1, nothing clipped, however many minibatches); raise rl.num_iterations to make
+group std-normalised advantages. With one update per batch (rl.num_iterations = 1 and
+rl.num_minibatches = 1, the default) the ratio is 1 and nothing is clipped; raise either to make
 the clip act.
 """
 

@@ -245,7 +245,10 @@ def rl_update(graphdef, optimizer, loss_fn: Callable, settings: StepSettings,
     def loss_of(params, mb):
         logp_bn, entropy_bn = logp_fn(params, mb["prompt_tokens"], mb["prompt_lengths"],
                                       mb["completion"], mb["mask"], return_entropy=True)
-        old = mb["old_logp"] if settings.num_iterations > 1 else jax.lax.stop_gradient(logp_bn)
+        # One update per batch is on-policy: the behaviour log-probs are the current ones (ratio
+        # exactly 1). With several, each update after the first sees a policy that has moved
+        # since sampling: the sampler's log-probs are the behaviour, and the clip acts.
+        old = mb["old_logp"] if num_updates > 1 else jax.lax.stop_gradient(logp_bn)
         loss, metrics = loss_fn(logp_bn, old, mb["adv"], mb["mask"],
                                 ref_logp=mb.get("ref_logp"))
         metrics = dict(metrics)

@@ -136,9 +136,11 @@ def test_sharded_update_equals_unsharded():
                                    atol=1e-7)
 
 
-def test_off_policy_iterations_move_the_ratio():
-    # mu = 2 passes over 2 minibatches: after the first update the ratio departs from 1.
-    r = _runner("grpo", **{"rl.num_iterations": 2, "rl.num_minibatches": 2})
+@pytest.mark.parametrize("num_iterations", [1, 2])
+def test_off_policy_iterations_move_the_ratio(num_iterations):
+    # mu passes over 2 minibatches: after the first update the ratio departs from 1 (with
+    # mu = 1 too: the second minibatch was sampled by the policy before the first update).
+    r = _runner("grpo", **{"rl.num_iterations": num_iterations, "rl.num_minibatches": 2})
     b = r.config.rl.num_prompts * r.config.rl.group_size
     batch = _fake_batch(r, np.random.default_rng(0).integers(0, 2, b).astype(np.float32))
     # Behaviour log-probs equal to the current policy's, as the sampler's would be.
