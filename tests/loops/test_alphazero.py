@@ -53,6 +53,21 @@ def test_strength_plot_reads_evaluations_and_needs_training_rows(tmp_path):
     assert alphazero.write_strength_plot(str(path), str(tmp_path / "t.png")) is None
 
 
+def test_evaluations_between_logged_steps_carry_their_time(tmp_path, fast_compiles):
+    """An evaluation on a step that is not logged is still placed on the strength plot's
+    wall-clock axis (its row was written without ``wall_seconds`` and the plot skipped it)."""
+    config = _config("alphazero_tictactoe", **{
+        "train.num_iterations": 2, "logging.log_every": 2, "logging.checkpoint_every": 2, "eval.every": 1,
+        "eval.opponents": ("random",), "eval.num_games": 2})
+    alphazero.train(config, workdir=str(tmp_path))
+    from symbiosis_jax.training.metrics import read_jsonl
+
+    evals = [r for r in read_jsonl(tmp_path / "metrics.jsonl") if "eval/random/win_rate" in r]
+    assert [r["step"] for r in evals] == [1, 2]
+    assert "train/loss" not in evals[0] and "train/loss" in evals[1]  # step 1: evaluation only
+    assert 0 < evals[0]["wall_seconds"] < evals[1]["wall_seconds"]
+
+
 def test_resume_is_exact(tmp_path):
     straight = _config("alphazero_tictactoe", **{"train.num_iterations": 3})
     alphazero.train(straight, workdir=str(tmp_path / "a"))
