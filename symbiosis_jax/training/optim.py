@@ -77,6 +77,12 @@ def validate_optimizer_config(cfg: Any) -> dict[str, Any]:
         ValueError: naming the offending field and what is allowed.
     """
     c = _as_dict(cfg)
+    # Numbers only (a bool is an int to Python; a string would be a TypeError below).
+    for name in ("learning_rate", "warmup_steps", "total_steps", "min_lr_ratio", "weight_decay", "b1",
+                 "b2", "eps", "max_grad_norm"):
+        value, optional = c[name], name in ("total_steps", "max_grad_norm")
+        if isinstance(value, bool) or not (isinstance(value, (int, float)) or (optional and value is None)):
+            raise ValueError(f"optimizer.{name}={value!r} must be a number" + (" or None." if optional else "."))
     if not isinstance(c["learning_rate"], (int, float)) or c["learning_rate"] <= 0:
         raise ValueError(f"optimizer.learning_rate={c['learning_rate']!r} must be a positive float.")
     if c["schedule"] not in SCHEDULES:

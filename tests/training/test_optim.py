@@ -110,6 +110,10 @@ def test_no_clipping_when_max_grad_norm_zero():
         (dict(weight_decay_on="bias"), r"optimizer.weight_decay_on='bias' is not one of"),
         (dict(min_lr_ratio=2.0), r"optimizer.min_lr_ratio=2.0 must lie in \[0, 1\]"),
         (dict(max_grad_norm=-1.0), r"optimizer.max_grad_norm=-1.0 must be > 0"),
+        # Were accepted (a bool is an int) or a TypeError from a comparison.
+        (dict(warmup_steps=True), r"optimizer.warmup_steps=True must be a number"),
+        (dict(b1="0.9"), r"optimizer.b1='0.9' must be a number"),
+        (dict(max_grad_norm="off"), r"optimizer.max_grad_norm='off' must be a number or None"),
     ],
 )
 def test_validation_names_the_field(override, match):
