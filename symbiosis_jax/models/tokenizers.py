@@ -127,15 +127,18 @@ def load_tokenizer(path: str | None = None, **special_tokens):
             or a directory holding one.
         **special_tokens: `pad_token`, `bos_token`, `eos_token` strings passed to
             `HFTokenizer.from_file`, taking precedence over a `tokenizer_config.json`
-            beside the file; ignored for the character tokenizers (fixed ids 0, 1, 2).
+            beside the file; not for the character tokenizers (fixed ids 0, 1, 2).
 
     Returns:
         A `CharTokenizer` or an `HFTokenizer`.
 
     Raises:
-        ValueError: `path` names no `tokenizer.json`, or a special token is not in its
-            vocabulary.
+        ValueError: `path` names no `tokenizer.json`, a special token is not in its
+            vocabulary, or special tokens are given for a character tokenizer.
     """
+    if (path is None or path in ("char", "ascii")) and special_tokens:
+        raise ValueError(f"special tokens {sorted(special_tokens)} apply to a tokenizer.json only; the "
+                         f"character tokenizer {path or 'char'!r} has fixed pad/bos/eos ids 0, 1, 2")
     if path is None or path == "char":
         return CharTokenizer()
     if path == "ascii":

@@ -64,3 +64,6 @@ def test_ascii_tokenizer_round_trips_english_text():
     assert tok.decode(ids) == text
     with pytest.raises(ValueError, match="not in the vocabulary"):
         tok.encode("caf\u00e9")
+    # Special tokens name strings of a tokenizer.json; a character tokenizer's are fixed.
+    with pytest.raises(ValueError, match=r"special tokens \['pad_token'\] apply to a tokenizer.json only"):
+        models.load_tokenizer("ascii", pad_token="<pad>")
