@@ -88,14 +88,26 @@ def test_adamw_matches_numpy_reference(weight_decay_on):
         np.testing.assert_allclose(np.asarray(p[k]), expected[k], rtol=1e-5, atol=1e-7)
 
 
-def test_no_clipping_when_max_grad_norm_zero():
-    cfg = _cfg(max_grad_norm=0.0, weight_decay=0.0, warmup_steps=0, schedule="constant")
+@pytest.mark.parametrize("max_grad_norm", [0.0, None, 1.0])
+def test_max_grad_norm_zero_or_none_turns_clipping_off(max_grad_norm):
+    # Adam's first step ignores the gradient's scale, so two steps of different sizes
+    # (norms 200 and 2): clipping both to norm 1 gives another second step than no clipping.
+    cfg = _cfg(max_grad_norm=max_grad_norm, weight_decay=0.0, warmup_steps=0, schedule="constant",
+               total_steps=None)
     tx = make_optimizer(cfg)
-    p = {"w": jnp.zeros((2, 2))}
-    g = {"w": jnp.full((2, 2), 100.0)}
-    upd, _ = tx.update(g, tx.init(p), p)
-    # First Adam step without clipping: -lr * g / (|g| + eps) = -lr.
-    np.testing.assert_allclose(np.asarray(upd["w"]), -0.01, rtol=1e-5)
+    params = {"w": np.zeros((2, 2), np.float32)}
+    grads_seq = [{"w": np.full((2, 2), 100.0, np.float32)}, {"w": np.full((2, 2), 1.0, np.float32)}]
+    p, state = jax.tree.map(jnp.asarray, params), tx.init(params)
+    for g in grads_seq:
+        upd, state = tx.update(jax.tree.map(jnp.asarray, g), state, p)
+        p = jax.tree.map(lambda a, b: a + b, p, upd)
+    def reference(clip):
+        return _numpy_adamw(params, grads_seq, lr_fn=lambda t: 0.01, b1=0.9, b2=0.99, eps=1e-8, wd=0.0,
+                            clip=clip, decay_mask={"w": False})["w"]
+
+    np.testing.assert_allclose(np.asarray(p["w"]), reference(max_grad_norm or 0.0), rtol=1e-5)
+    # The references with and without clipping differ, so the comparison tells them apart.
+    assert np.abs(reference(1.0) - reference(0.0)).max() > 1e-3
 
 
 @pytest.mark.parametrize(
@@ -131,9 +143,25 @@ def test_unknown_and_missing_fields():
 def test_common_optimizer_config_is_valid():
     from configs import common
 
-    tx = make_optimizer(common.optimizer_config(learning_rate=3e-4, warmup_steps=10, total_steps=100))
-    p = {"w": jnp.ones((2, 2))}
-    upd, _ = tx.update({"w": jnp.ones((2, 2))}, tx.init(p), p)
-    np.testing.assert_allclose(np.asarray(upd["w"]), 0.0)  # step 0 of warm-up has lr 0
+    cfg = common.optimizer_config(learning_rate=3e-4, warmup_steps=3, total_steps=20, weight_decay=0.1,
+                                  max_grad_norm=1.0)
+    tx = make_optimizer(cfg)
+    # 12 steps (warm-up and cosine, clipped and not) against the numpy AdamW with the config's values.
+    rng = np.random.default_rng(1)
+    params = {"w": rng.standard_normal((2, 2)).astype(np.float32), "b": rng.standard_normal(2).astype(np.float32)}
+    grads_seq = [{k: (0.2 + 2.0 * (t % 2)) * rng.standard_normal(v.shape).astype(np.float32)
+                  for k, v in params.items()} for t in range(12)]
+    p, state = jax.tree.map(jnp.asarray, params), tx.init(params)
+    update = jax.jit(tx.update)
+    for g in grads_seq:
+        upd, state = update(jax.tree.map(jnp.asarray, g), state, p)
+        p = jax.tree.map(lambda a, b: a + b, p, upd)
+    sched = make_schedule(cfg)
+    assert float(sched(0)) == 0.0 and float(sched(3)) == pytest.approx(3e-4)
+    expected = _numpy_adamw(params, grads_seq, lr_fn=lambda t: float(sched(t)), b1=cfg.b1, b2=cfg.b2,
+                            eps=cfg.eps, wd=0.1, clip=1.0,
+                            decay_mask={"w": True, "b": cfg.weight_decay_on == "all"})
+    for k in params:
+        np.testing.assert_allclose(np.asarray(p[k]), expected[k], rtol=1e-5, atol=1e-7)
     with pytest.raises(ValueError, match=r"optimizer_config: unknown field 'lr'"):
         common.optimizer_config(lr=1.0)
