@@ -39,10 +39,17 @@ def test_overflow_keeps_the_last_capacity_samples():
 
 def test_sample_only_filled_slots_and_errors():
     b = _buffer(capacity=8)
-    b = replay_add(b, {"x": jnp.ones((3, 2)), "y": jnp.array([5, 6, 7])}, jnp.ones(3, bool))
-    batch = jax.jit(replay_sample, static_argnames="batch_size")(jax.random.PRNGKey(0), b, batch_size=256)
-    assert batch["y"].shape == (256,) and batch["x"].shape == (256, 2)
-    assert set(np.asarray(batch["y"]).tolist()) == {5, 6, 7}
+    x = jnp.array([[5.0, 50.0], [6.0, 60.0], [7.0, 70.0]])
+    b = replay_add(b, {"x": x, "y": jnp.array([5, 6, 7])}, jnp.ones(3, bool))
+    batch = jax.jit(replay_sample, static_argnames="batch_size")(jax.random.PRNGKey(0), b, batch_size=3000)
+    assert batch["y"].shape == (3000,) and batch["x"].shape == (3000, 2)
+    y = np.asarray(batch["y"])
+    # Every field of a sample comes from the same slot, and only filled slots are drawn.
+    np.testing.assert_array_equal(np.asarray(batch["x"]), np.stack([y, 10 * y], axis=1).astype(np.float32))
+    # Uniformly: chi-square of the three counts against 1000 each, 2 degrees of freedom
+    # (13.8 is the 0.999 quantile).
+    counts = np.array([(y == v).sum() for v in (5, 6, 7)])
+    assert counts.sum() == 3000 and ((counts - 1000) ** 2 / 1000).sum() < 13.8
     with pytest.raises(ValueError, match="capacity=0 must be a positive int"):
         replay_init({"x": jnp.zeros(2)}, capacity=0)
     with pytest.raises(ValueError, match="sample shape"):
