@@ -179,18 +179,28 @@ def test_dynamic_sampling_keeps_only_informative_groups():
     try:
         batch, metrics = r.rollouts(r.init_params, step=0)
         r.config.rl.dynamic_sampling = False
-        _, m2 = r.rollouts(r.init_params, step=0)
+        plain, m2 = r.rollouts(r.init_params, step=0)
     finally:
         r.task = r.problems.task = inner
         r.config.rl.require_stop = True
-    g = r.config.rl.group_size
-    rewards_pg = batch.rewards.reshape(-1, g)
-    if metrics["kept_groups"] == r.config.rl.num_prompts:
-        assert (rewards_pg.std(axis=1) > 0).all()
-    assert metrics["sampling_rounds"] >= 1
-    assert batch.rewards.shape == (r.config.rl.num_prompts * g,)
-    # Without dynamic sampling the first round is used as is.
+    g, num_prompts = r.config.rl.group_size, r.config.rl.num_prompts
+    assert batch.rewards.shape == (num_prompts * g,)
+    # Without dynamic sampling the first round is used as is, and (with this seed) it holds a
+    # group whose rewards are all equal, so the dynamic run had to sample again.
     assert m2["sampling_rounds"] == 1
+    plain_std = np.asarray(plain.rewards).reshape(-1, g).std(axis=1)
+    assert (plain_std == 0).any()
+    assert metrics["sampling_rounds"] >= 2 and metrics["kept_groups"] == num_prompts
+    assert (np.asarray(batch.rewards).reshape(-1, g).std(axis=1) > 0).all()
+    # The first round's informative groups are kept (same keys: the same first round).
+    informative = {t.tobytes() for t, s in zip(_groups(plain, g), plain_std) if s > 0}
+    assert informative and informative <= {t.tobytes() for t in _groups(batch, g)}
+
+
+def _groups(batch, g):
+    """Completion tokens of a rollout batch as [groups, G, N]."""
+    tokens = np.asarray(batch.completion_tokens)
+    return tokens.reshape(-1, g, tokens.shape[-1])
 
 
 class _AlwaysTask(_HalfTask):
