@@ -28,8 +28,12 @@ def test_shard_batch_places_rows_on_data_axes():
 def test_shard_batch_custom_logical_axis():
     mesh = parallel.make_mesh((("data", 8),))
     rules = parallel.DEFAULT_RULES + (("games", "data"),)
-    out = parallel.shard_batch((np.zeros((16, 2)),), mesh, rules=rules, logical_axis="games")
+    games = np.arange(32.0).reshape(16, 2)
+    out = parallel.shard_batch((games,), mesh, rules=rules, logical_axis="games")
     assert out[0].sharding.spec == P("data", None)
+    for s in out[0].addressable_shards:  # 8 shards of 2 rows, each the rows it says it holds
+        assert s.data.shape == (2, 2)
+        np.testing.assert_array_equal(np.asarray(s.data), games[s.index])
     assert parallel.batch_sharding(mesh).spec == P("data")
 
 

@@ -105,7 +105,7 @@ def test_create_sharded_model_equals_plain_init(mesh):
 
 
 def test_with_logical_constraint_inside_jit(mesh):
-    x = jnp.ones((8, 4, 6), jnp.float32)
+    x = jnp.arange(8 * 4 * 6, dtype=jnp.float32).reshape(8, 4, 6)
 
     @jax.jit
     def f(x):
@@ -114,11 +114,16 @@ def test_with_logical_constraint_inside_jit(mesh):
     y = f(x)
     assert y.sharding.spec == P(("data", "fsdp"), None, "tensor")
     assert {s.data.shape for s in y.addressable_shards} == {(2, 4, 3)}
+    np.testing.assert_array_equal(np.asarray(y), 2.0 * np.asarray(x))  # values kept, only laid out
+    for s in y.addressable_shards:
+        np.testing.assert_array_equal(np.asarray(s.data), 2.0 * np.asarray(x)[s.index])
     with parallel.mesh_rules(mesh):
         z = jax.jit(lambda x: parallel.with_logical_constraint(x + 1.0, ("batch", None, None)))(x)
     assert z.sharding.spec[0] == ("data", "fsdp")
+    np.testing.assert_array_equal(np.asarray(z), np.asarray(x) + 1.0)
     # No mesh anywhere: an unsharded program, x comes back as is.
-    np.testing.assert_array_equal(np.asarray(parallel.with_logical_constraint(x, ("batch", None, None))), 1.0)
+    np.testing.assert_array_equal(np.asarray(parallel.with_logical_constraint(x, ("batch", None, None))),
+                                  np.asarray(x))
     with pytest.raises(ValueError, match=r"has 2 entries but x has shape \(8, 4, 6\)"):
         parallel.with_logical_constraint(x, ("batch", None), mesh=mesh)
 

@@ -110,7 +110,12 @@ def test_restore_without_target_gives_nested_dict(tmp_path):
     assert set(raw) == {"a", "k", "t"}
     assert set(raw["t"]) == {"0", "1"}
     np.testing.assert_array_equal(np.asarray(raw["t"]["0"]), 12)
+    np.testing.assert_array_equal(np.asarray(raw["t"]["1"]), np.asarray(jax.random.PRNGKey(8)))
+    assert raw["a"].dtype == jnp.bfloat16
+    np.testing.assert_array_equal(np.asarray(raw["a"], np.float32), np.arange(6.0).reshape(2, 3))
     assert jnp.issubdtype(raw["k"].dtype, jax.dtypes.prng_key)
+    np.testing.assert_array_equal(np.asarray(jax.random.key_data(raw["k"])),
+                                  np.asarray(jax.random.key_data(jax.random.key(7))))
     ckpt.close()
 
 
