@@ -181,6 +181,21 @@ def test_selfplay_targets_follow_the_outcome():
         else:
             assert zs[-1] == 1.0
         assert last.sum() == length - 1  # marks on the board before the last move
+        own, opp = last[..., 0].reshape(9) > 0, last[..., 1].reshape(9) > 0
+        assert not _has_line(own) and not _has_line(opp)  # else the game had ended earlier
+        # The last move won iff the target says so: some empty cell completes a line of the
+        # mover's (at length 9 the one empty cell is the move: it must not, for a draw).
+        empty = np.flatnonzero(~own & ~opp)
+        wins = [_has_line(own | (np.arange(9) == c)) for c in empty]
+        assert any(wins) if zs[-1] == 1.0 else (len(empty) == 1 and not wins[0])
+
+
+_LINES = ((0, 1, 2), (3, 4, 5), (6, 7, 8), (0, 3, 6), (1, 4, 7), (2, 5, 8), (0, 4, 8), (2, 4, 6))
+
+
+def _has_line(marks):
+    """Tic-tac-toe: do the marks (bool [9], row-major) hold three in a row?"""
+    return any(marks[a] and marks[b] and marks[c] for a, b, c in _LINES)
 
 
 def test_value_target_mixes_in_the_root_value():
