@@ -157,7 +157,10 @@ def test_two_seeds_two_losses_smoke(tmp_path):
         assert f"| {np.mean(finals):.1%} ± " in md.split(f"| {loss} |")[1].splitlines()[0]
     # GRPO draws 4 x 4 samples per step; DAPO at least that and at most 4 rounds of them.
     assert summary["grpo"]["samples_per_step"]["mean"] == 16
-    assert 16 <= summary["dapo"]["samples_per_step"]["mean"] <= 64
+    assert 16 < summary["dapo"]["samples_per_step"]["mean"] <= 64  # it did refill
+    dapo_rounds = [r["sampling_rounds"] for seed in seeds
+                   for r in _read(os.path.join(out, "dapo", f"seed{seed}")) if r["step"] >= 1]
+    assert max(dapo_rounds) > 1 and all(r >= 1 for r in dapo_rounds)
     for value in summary["dapo"]["samples_per_step"]["per_seed"].values():
         assert value * steps % 16 == 0             # whole rounds of 16 samples
     assert f"| {summary['dapo']['final_entropy']['mean']:.3f} |" in md
