@@ -40,15 +40,29 @@ def test_smoke_variant_runs_one_iteration(name, tmp_path):
     assert out["plot"] == str(tmp_path / "strength.png") and os.path.getsize(out["plot"]) > 0
 
 
-def test_strength_plot_reads_evaluations_and_needs_training_rows(tmp_path):
+def test_strength_plot_reads_evaluations_and_needs_training_rows(tmp_path, monkeypatch):
+    import matplotlib.axes
+
     path = tmp_path / "metrics.jsonl"
     rows = [{"step": 10, "train/loss": 2.0, "train/value_loss": 0.8},
             {"step": 20, "train/loss": 1.5, "train/value_loss": 0.6, "wall_seconds": 60.0,
              "eval/mcts/win_rate": 0.5, "eval/mcts/win_rate_first": 0.75, "eval/mcts/win_rate_second": 0.25}]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    lines = {}
+    real_plot = matplotlib.axes.Axes.plot
+
+    def recorded(self, x, y, *args, label=None, **kwargs):
+        lines[label] = (list(x), list(y))
+        return real_plot(self, x, y, *args, label=label, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "plot", recorded)
     out = alphazero.write_strength_plot(str(path), str(tmp_path / "s.png"))
     with open(out, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    # The series drawn: win rates at 1 wall minute by side, the losses at their iterations.
+    assert lines == {"vs mcts": ([1.0], [0.5]), "vs mcts, agent first": ([1.0], [0.75]),
+                     "vs mcts, agent second": ([1.0], [0.25]), "loss": ([10, 20], [2.0, 1.5]),
+                     "value loss": ([10, 20], [0.8, 0.6])}
     path.write_text(json.dumps({"step": 0, "eval/mcts/win_rate": 0.5}) + "\n")
     assert alphazero.write_strength_plot(str(path), str(tmp_path / "t.png")) is None
 
