@@ -89,11 +89,15 @@ def test_arithmetic_sampling_matches_numpy_reference():
     assert {("+" in p.prompt) for p in problems} == {True, False}
 
 
-@pytest.mark.parametrize("kwargs", [dict(num_digits=0), dict(operations=("^",)),
-                                    dict(operations=()), dict(min_digits=3, num_digits=2),
-                                    dict(format_reward=1.0)])
-def test_arithmetic_bad_arguments(kwargs):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(num_digits=0), r"num_digits=0 must be >= 1"),
+    (dict(operations=("^",)), r"operations=\('\^',\) must be a non-empty subset of"),
+    (dict(operations=()), r"operations=\(\) must be a non-empty subset of"),
+    (dict(min_digits=3, num_digits=2), r"min_digits=3 must be in \[1, num_digits=2\]"),
+    (dict(format_reward=1.0), r"format_reward=1.0 must be in \[0, 1\)"),
+])
+def test_arithmetic_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
         tasks.ArithmeticTask(**kwargs)
 
 
