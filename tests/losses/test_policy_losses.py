@@ -62,6 +62,23 @@ def _np_policy_loss(
     return sum(rows) / len(rows)
 
 
+def _clip_branches(logp, old, adv, mask, *, eps_low, eps_high, dual=None, **_):
+    """Which branches of the clipped objective the valid tokens take: 'high' (ratio above
+    1 + eps_high, A > 0), 'low' (below 1 - eps_low, A < 0), 'dual' (the dual clip's bound)."""
+    hit = set()
+    for b, t in zip(*np.nonzero(mask)):
+        a = adv[b] if adv.ndim == 1 else adv[b, t]
+        ratio = np.exp(logp[b, t] - old[b, t])
+        if ratio > 1 + eps_high and a > 0:
+            hit.add("high")
+        if ratio < 1 - eps_low and a < 0:
+            hit.add("low")
+        objective = min(ratio * a, min(max(ratio, 1 - eps_low), 1 + eps_high) * a)
+        if dual is not None and a < 0 and -objective > -dual * a:
+            hit.add("dual")
+    return hit
+
+
 def _random_batch(seed, batch=4, length=6, per_token_adv=False):
     rng = np.random.default_rng(seed)
     logp = -rng.random((batch, length)) * 3
@@ -95,9 +112,12 @@ CASES = [
 @pytest.mark.parametrize("name, fn, ref_kwargs, kwargs", CASES, ids=[c[0] for c in CASES])
 @pytest.mark.parametrize("per_token_adv", [False, True])
 def test_value_and_gradient_match_numpy(name, fn, ref_kwargs, kwargs, per_token_adv, x64, fd_grad):
-    logp, old, adv, mask, ref = _random_batch(hash(name) % 1000, per_token_adv=per_token_adv)
-    # Larger ratios so that all clip branches are exercised.
+    logp, old, adv, mask, ref = _random_batch(4, per_token_adv=per_token_adv)
+    # Larger ratios so that all clip branches are exercised (checked: with seed 4 every case
+    # takes both clips, and the dual clip where there is one).
     old = logp + np.random.default_rng(5).normal(size=logp.shape) * 0.8
+    want = {"high", "low"} | ({"dual"} if ref_kwargs.get("dual") else set())
+    assert _clip_branches(logp, old, adv, mask, **ref_kwargs) == want
     use_ref = ref_kwargs.get("beta", 0.0) > 0
     extra = dict(kwargs, ref_logp=jnp.asarray(ref)) if use_ref else kwargs
 

@@ -1,5 +1,6 @@
 """DPO family, SPIN and Bradley-Terry against numpy references and known limits."""
 
+import zlib
 
 import jax
 import jax.numpy as jnp
@@ -48,7 +49,7 @@ CASES = [
 
 @pytest.mark.parametrize("name, fn, kwargs, ref_kwargs", CASES, ids=[c[0] for c in CASES])
 def test_matches_numpy_value_and_gradient(name, fn, kwargs, ref_kwargs, x64, fd_grad):
-    pc, pr, rc, rr = _inputs(hash(name) % 100)
+    pc, pr, rc, rr = _inputs(zlib.crc32(name.encode()) % 100)  # per case, the same in every run
     kind = {"cdpo": "dpo", "dpo_ls": "dpo"}.get(name, name)
     jax_fn = jax.jit(jax.value_and_grad(lambda c, r: fn(c, r, jnp.asarray(rc), jnp.asarray(rr), **kwargs)[0], argnums=(0, 1)))
     value, (grad_c, grad_r) = jax_fn(jnp.asarray(pc), jnp.asarray(pr))
