@@ -33,8 +33,17 @@ def test_readme_library_use():
     # "logp == out.logprobs" on the completion tokens.
     np.testing.assert_allclose(np.asarray(ns["logp"]) * mask, np.asarray(out.logprobs) * mask,
                                atol=2e-5)
-    # At ratio 1 and without a KL term, GRPO's seq-mean-token-mean loss is -mean(A).
-    np.testing.assert_allclose(float(ns["loss"]), -float(np.mean(ns["advantages"])), atol=1e-5)
+    # At ratio 1 and without a KL term, GRPO's seq-mean-token-mean loss is -mean(A) (0 here:
+    # group advantages sum to 0) and its gradient -A_b / (n_b B) on row b's n_b valid tokens.
+    adv = np.asarray(ns["advantages"])
+    np.testing.assert_allclose(float(ns["loss"]), -float(np.mean(adv)), atol=1e-5)
+    assert np.abs(adv).max() > 0.5  # the rewards of a group differ: a gradient to check
+    losses = ns["losses"]
+    grad = jax.grad(lambda x: losses.grpo_loss(x, out.logprobs, ns["advantages"], out.completion_mask,
+                                               beta=0.0)[0])(ns["logp"])
+    n, rows = mask.sum(axis=1, keepdims=True), (mask.sum(axis=1) > 0).sum()
+    np.testing.assert_allclose(np.asarray(grad), -adv[:, None] * mask / (np.maximum(n, 1) * rows),
+                               atol=1e-6)
 
 
 @pytest.mark.usefixtures("fast_compiles")
