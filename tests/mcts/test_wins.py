@@ -147,8 +147,11 @@ def test_finds_wins(game, variant):
         )
     )
     out = search(None, jax.random.key(0), batch)
+    plies = [p for _, p in GAMES[game]]
     for i, moves in enumerate(expected):
         action = int(out.action[i])
         assert action in moves, (i, moves, out.tree.root_visit_counts[i])
-        # The chosen edge is known to win: its Q for the mover is positive.
-        assert float(out.tree.children_qvalues[i, mcts.ROOT, action]) > 0.0
+        # The chosen edge is known to win. A one-move win ends the game: its Q is the
+        # reward, exactly 1; a two-move win's Q is a mean over replies, positive.
+        q = float(out.tree.children_qvalues[i, mcts.ROOT, action])
+        assert q == 1.0 if plies[i] == 1 else q > 0.0, (i, q)
