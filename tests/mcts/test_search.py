@@ -250,7 +250,7 @@ class SubtractionGame:
 def test_user_defined_game(variant):
     env = SubtractionGame()
     assert isinstance(env, mcts.GameEnv)
-    stones = jnp.array([1, 2, 3, 5, 6, 7])
+    stones = jnp.array([9, 2, 3, 5, 6, 7])  # (1 stone would leave a single legal move)
     evaluate_fn = mcts.make_rollout_evaluator(env, num_rollouts=8)
     # No root noise: pure MCTS with 200 simulations, judged on its best move.
     search = jax.jit(
