@@ -44,4 +44,6 @@ def test_script_runs_at_smoke_size(tmp_path, monkeypatch):
     problem, task = namespace["problem"], namespace["task"]
     assert task.verify(problem, problem.answer).passed
     assert not task.verify(problem, "garbage").passed
+    assert problem.answer != problem.answer[::-1]  # (the seeded problem's answer is not a palindrome)
+    assert not task.verify(problem, problem.answer[::-1]).passed
     assert os.path.exists(tmp_path / "run" / "metrics.jsonl")

@@ -82,13 +82,16 @@ def test_bad_input():
 
 def test_masked_vocabulary_entries_are_allowed():
     # Top-k style masking: -inf logits have probability 0 and must not give NaN.
-    logits = jnp.array([[[0.0, 0.0, -jnp.inf, -jnp.inf]]])
+    logits = jnp.array([[[0.0, 1.0, -jnp.inf, -jnp.inf]]])
     value, grad = jax.value_and_grad(lambda z: jnp.sum(losses.entropy_from_logits(z)))(logits)
-    np.testing.assert_allclose(value, np.log(2.0), rtol=1e-6)
-    assert np.all(np.isfinite(grad))
+    p = np.exp([0.0, 1.0]) / np.exp([0.0, 1.0]).sum()
+    h = -(p * np.log(p)).sum()
+    np.testing.assert_allclose(value, h, rtol=1e-6)
+    # dH/dz_i = -p_i (log p_i + H) on the allowed entries, exactly 0 on the masked ones.
+    np.testing.assert_allclose(np.asarray(grad)[0, 0], [*(-p * (np.log(p) + h)), 0.0, 0.0], atol=1e-7)
     logp, entropy = losses.token_logprobs_and_entropy(logits, jnp.array([[1]]))
-    np.testing.assert_allclose(logp, [[np.log(0.5)]], rtol=1e-6)
-    np.testing.assert_allclose(entropy, [[np.log(2.0)]], rtol=1e-6)
+    np.testing.assert_allclose(logp, [[np.log(p[1])]], rtol=1e-6)
+    np.testing.assert_allclose(entropy, [[h]], rtol=1e-6)
 
 
 def test_sequence_logprobs():
