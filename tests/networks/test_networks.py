@@ -23,6 +23,55 @@ def test_mlp_matches_numpy_reference():
     np.testing.assert_allclose(value, ref_value, rtol=1e-5, atol=1e-5)
 
 
+def _np_conv_same(x, kernel, bias=None):
+    """'SAME' convolution, stride 1: x [B, H, W, C], kernel [kh, kw, C, O] (HWIO)."""
+    kh, kw = kernel.shape[:2]
+    pad = np.pad(x, ((0, 0), (kh // 2, kh // 2), (kw // 2, kw // 2), (0, 0)))
+    h, w = x.shape[1:3]
+    out = sum(np.einsum("bhwc,co->bhwo", pad[:, i:i + h, j:j + w], kernel[i, j])
+              for i in range(kh) for j in range(kw))
+    return out if bias is None else out + bias
+
+
+def _np_layer_norm(x, scale, bias, eps=1e-6):
+    mean = x.mean(-1, keepdims=True)
+    return (x - mean) / np.sqrt(x.var(-1, keepdims=True) + eps) * scale + bias
+
+
+def test_resnet_matches_numpy_reference():
+    """Stem, residual blocks (skip included), both heads, with random values in every
+    parameter (layer-norm scales and biases too, which start at 1 and 0)."""
+    net = ResNet(obs_shape=(6, 7, 2), num_actions=7, num_channels=4, num_blocks=2, rngs=nnx.Rngs(0))
+    graphdef, state = nnx.split(net)
+    leaves, treedef = jax.tree.flatten(state)
+    keys = jax.random.split(jax.random.PRNGKey(4), len(leaves))
+    leaves = [0.5 * jax.random.normal(k, x.shape, x.dtype) + (x if x.ndim > 1 else 0)
+              for k, x in zip(keys, leaves)]
+    net = nnx.merge(graphdef, jax.tree.unflatten(treedef, leaves))
+    obs = jax.random.bernoulli(jax.random.PRNGKey(1), 0.3, (3, 6, 7, 2))
+    logits, value = net(obs)
+
+    def p(x):
+        return np.asarray(x[...], np.float64)
+
+    x = np.asarray(obs, np.float64)
+    x = np.maximum(_np_layer_norm(_np_conv_same(x, p(net.stem.kernel)), p(net.stem_norm.scale),
+                                  p(net.stem_norm.bias)), 0)
+    for blk in net.blocks:
+        y = _np_layer_norm(_np_conv_same(x, p(blk.conv1.kernel)), p(blk.norm1.scale), p(blk.norm1.bias))
+        y = _np_layer_norm(_np_conv_same(np.maximum(y, 0), p(blk.conv2.kernel)), p(blk.norm2.scale),
+                           p(blk.norm2.bias))
+        x = np.maximum(x + y, 0)
+    pol = np.maximum(_np_conv_same(x, p(net.policy_conv.kernel), p(net.policy_conv.bias)), 0).reshape(3, -1)
+    ref_logits = pol @ p(net.policy_out.kernel) + p(net.policy_out.bias)
+    v = np.maximum(_np_conv_same(x, p(net.value_conv.kernel), p(net.value_conv.bias)), 0).reshape(3, -1)
+    v = np.maximum(v @ p(net.value_hidden.kernel) + p(net.value_hidden.bias), 0)
+    ref_value = np.tanh(v @ p(net.value_out.kernel) + p(net.value_out.bias))[:, 0]
+    np.testing.assert_allclose(logits, ref_logits, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(value, ref_value, rtol=1e-4, atol=1e-5)
+    assert np.abs(ref_value).max() > 0.05  # the value head is not stuck at 0
+
+
 @pytest.mark.parametrize("obs_shape,num_actions", [((6, 7, 2), 7), ((9, 9, 17), 82)])
 def test_resnet_shapes_and_jit(obs_shape, num_actions):
     net = ResNet(obs_shape=obs_shape, num_actions=num_actions, num_channels=8, num_blocks=2, rngs=nnx.Rngs(0))
