@@ -136,6 +136,11 @@ def resolve_axes(axes: Any, num_devices: int) -> tuple[tuple[str, int], ...]:
     return pairs
 
 
+def _config_axis_types(mesh_cfg: Any) -> Any:
+    """The ``axis_types`` field of a mesh ConfigDict or mapping; ``"auto"`` when absent."""
+    return dict(mesh_cfg.to_dict() if hasattr(mesh_cfg, "to_dict") else mesh_cfg).get("axis_types", "auto")
+
+
 def check_auto_axis_types(mesh_cfg: Any, *, loop: str) -> None:
     """Raises ``ValueError`` unless the mesh config asks for ``"auto"`` axes (the default).
 
@@ -147,8 +152,7 @@ def check_auto_axis_types(mesh_cfg: Any, *, loop: str) -> None:
         mesh_cfg: the ``config.mesh`` ConfigDict (or mapping); no ``axis_types`` = auto.
         loop: the loop's name, for the message.
     """
-    cfg = dict(mesh_cfg.to_dict() if hasattr(mesh_cfg, "to_dict") else mesh_cfg)
-    axis_types = cfg.get("axis_types", "auto")
+    axis_types = _config_axis_types(mesh_cfg)
     if axis_types != "auto":
         raise ValueError(
             f"config.mesh.axis_types={axis_types!r}: the {loop} loop runs on 'auto' mesh axes only "
@@ -186,9 +190,7 @@ def make_mesh(
     if axis_types is None:
         axis_types = "auto"
         if isinstance(axes, Mapping) or hasattr(axes, "to_dict"):
-            axis_types = dict(axes.to_dict() if hasattr(axes, "to_dict") else axes).get(
-                "axis_types", "auto"
-            )
+            axis_types = _config_axis_types(axes)
     if axis_types not in AXIS_TYPES:
         raise ValueError(f"axis_types={axis_types!r} is not one of {AXIS_TYPES}.")
     devices = list(jax.devices() if devices is None else devices)
