@@ -196,12 +196,18 @@ def qtransform_by_min_max(node: NodeStats, *, min_value: float = -1.0, max_value
             [..., A] or `PerAction` values.
         min_value: the Q that scores 0; unvisited actions get it. Not clipped: a Q below
             it scores below 0.
-        max_value: the Q that scores 1 (a Q above it scores above 1); must differ from
-            `min_value` (not checked).
+        max_value: the Q that scores 1 (a Q above it scores above 1); greater than
+            `min_value`.
 
     Returns:
         float32[A] (or `PerAction`, like the node's fields).
+
+    Raises:
+        ValueError: numbers with `max_value <= min_value` (the scores would be inf/NaN or
+            reversed).
     """
+    if all(isinstance(v, (int, float)) for v in (min_value, max_value)) and not max_value > min_value:
+        raise ValueError(f"max_value={max_value} must be greater than min_value={min_value}")
     p = as_per_action(node)
     score = peraction.where(p.children_visits > 0, p.qvalues, min_value)
     return like_node(node, (score - min_value) / (max_value - min_value))

@@ -357,6 +357,9 @@ def test_bad_settings_raise_before_compiling(tic_tac_toe):
         run(num_simulations=4, max_depth=0)
     with pytest.raises(ValueError, match="walk_unroll=0 must be an int >= 1"):
         run(num_simulations=4, walk_unroll=0)
+    with pytest.raises(ValueError, match=r"max_value=1.0 must be greater than min_value=1.0"):  # was NaN
+        run(num_simulations=4, qtransform_fn=functools.partial(mcts.qtransform_by_min_max, min_value=1.0,
+                                                               max_value=1.0))
     with pytest.raises(ValueError, match="dirichlet_fraction=1.5"):
         run(num_simulations=4, dirichlet_fraction=1.5)
     with pytest.raises(ValueError, match="temperature=-1"):
