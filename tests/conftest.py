@@ -21,7 +21,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # same smoke-config steps, and a compile found in the cache is loaded instead of rebuilt
 # (the key is the program, the compile options and the jaxlib version). The session that
 # made the folder removes it at the end (and the next session those of killed sessions); a
-# JAX_COMPILATION_CACHE_DIR of your own is used as it is and kept. The size limit turns on jax's file lock between the workers.
+# JAX_COMPILATION_CACHE_DIR of your own is used as it is and kept. The size limit turns on
+# jax's file lock between the workers.
 _CACHE_PREFIX = "symbiosis_jax_test_cache_"
 
 

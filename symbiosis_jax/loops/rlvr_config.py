@@ -172,12 +172,8 @@ def validate_config(config) -> None:
     from symbiosis_jax import parallel
 
     parallel.check_auto_axis_types(config.mesh, loop="RLVR")
-    axes = parallel.resolve_axes(parallel.mesh_axes_from_config(config.mesh),
-                                 jax.device_count())
-    data = 1
-    for name, size in axes:
-        if name in ("data", "fsdp"):
-            data *= size
+    # The batch is split as the logical "batch" rule says (data x fsdp); a mesh is cheap to build.
+    data = parallel.data_parallel_size(parallel.make_mesh(config.mesh))
     for name, size in (("rl.num_prompts * rl.group_size", batch),
                        ("sft.batch_size", sft.batch_size),
                        ("eval.num_problems", ev.num_problems)):

@@ -83,7 +83,7 @@ def validate_optimizer_config(cfg: Any) -> dict[str, Any]:
         value, optional = c[name], name in ("total_steps", "max_grad_norm")
         if isinstance(value, bool) or not (isinstance(value, (int, float)) or (optional and value is None)):
             raise ValueError(f"optimizer.{name}={value!r} must be a number" + (" or None." if optional else "."))
-    if not isinstance(c["learning_rate"], (int, float)) or c["learning_rate"] <= 0:
+    if c["learning_rate"] <= 0:
         raise ValueError(f"optimizer.learning_rate={c['learning_rate']!r} must be a positive float.")
     if c["schedule"] not in SCHEDULES:
         raise ValueError(f"optimizer.schedule={c['schedule']!r} is not one of {SCHEDULES}.")
