@@ -132,9 +132,7 @@ def completion_logprobs(graphdef, params, prompt_tokens_bp, prompt_lengths_b, co
     """
     chex.assert_rank([prompt_tokens_bp, completion_bn, completion_mask_bn], 2)
     num_prompt = prompt_tokens_bp.shape[1]
-    slots = jnp.arange(num_prompt)
-    prompt_mask_bp = (slots[None, :] >= (num_prompt - prompt_lengths_b)[:, None]).astype(
-        jnp.int32)
+    prompt_mask_bp = models.prompt_mask(prompt_lengths_b, num_prompt)
     tokens_bt = jnp.concatenate([prompt_tokens_bp, completion_bn], axis=1)
     mask_bt = jnp.concatenate([prompt_mask_bp, completion_mask_bn.astype(jnp.int32)], axis=1)
     model = nnx.merge(graphdef, params)

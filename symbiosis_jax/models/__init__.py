@@ -18,6 +18,7 @@ from symbiosis_jax.models.config import small_config
 from symbiosis_jax.models.config import tiny_config
 from symbiosis_jax.models.logprobs import grouped_completion_logprobs
 from symbiosis_jax.models.logprobs import logprobs_from_logits
+from symbiosis_jax.models.logprobs import prompt_mask
 from symbiosis_jax.models.logprobs import token_logprobs
 from symbiosis_jax.models.tokenizers import CharTokenizer
 from symbiosis_jax.models.tokenizers import HFTokenizer
@@ -43,6 +44,7 @@ __all__ = [
     "logprobs_from_logits",
     "params_from_hf_state_dict",
     "positions_from_mask",
+    "prompt_mask",
     "small_config",
     "tiny_config",
     "token_logprobs",

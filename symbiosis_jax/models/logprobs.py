@@ -16,8 +16,33 @@ from __future__ import annotations
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from symbiosis_jax.models.transformer import KVCache, init_cache, positions_from_mask
+
+
+def prompt_mask(prompt_lengths_b: jax.Array, num_slots: int) -> jax.Array:
+    """`[B, P]` int32 mask of a left-padded prompt batch (1 = real token).
+
+    Args:
+        prompt_lengths_b: `[B]` number of real tokens of each prompt; row `b` gets ones in
+            its last `prompt_lengths_b[b]` columns. Concrete lengths must lie in
+            `0..num_slots` (traced ones are not checked).
+        num_slots: P, width of the padded prompt batch (its number of columns).
+
+    Returns:
+        `[B, P]` int32, 0 on the left padding and 1 on the prompt tokens.
+
+    Raises:
+        ValueError: a concrete length is negative or above `num_slots`.
+    """
+    if not isinstance(prompt_lengths_b, jax.core.Tracer):
+        lengths = np.asarray(prompt_lengths_b)
+        if lengths.size and (lengths.min() < 0 or lengths.max() > num_slots):
+            raise ValueError(f"prompt_lengths_b must lie in 0..{num_slots} (the prompt "
+                             f"width); got {lengths.min()}..{lengths.max()}")
+    pad_count_b = num_slots - jnp.asarray(prompt_lengths_b, jnp.int32)
+    return (jnp.arange(num_slots)[None, :] >= pad_count_b[:, None]).astype(jnp.int32)
 
 
 def logprobs_from_logits(logits_btv: jax.Array, targets_bt: jax.Array, *,
@@ -129,7 +154,7 @@ def grouped_completion_logprobs(model, prompt_tokens_pl: jax.Array,
         raise ValueError(f"group_size={group_size!r} must be a positive int with "
                          f"B = P * group_size (B={b}, P={p})")
     lengths_p = jnp.asarray(prompt_lengths_p, jnp.int32)
-    prompt_mask_pl = jnp.arange(num_prompt)[None, :] >= (num_prompt - lengths_p)[:, None]
+    prompt_mask_pl = prompt_mask(lengths_p, num_prompt) > 0
     positions_pl = positions_from_mask(prompt_mask_pl)
     hidden_pld, cache = model.decode(
         prompt_tokens_pl, positions_pl, init_cache(model.config, p, num_prompt),

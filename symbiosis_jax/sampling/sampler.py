@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from symbiosis_jax.models.logprobs import prompt_mask
 from symbiosis_jax.models.transformer import KVCache, init_cache
 
 
@@ -85,21 +86,6 @@ def left_pad(prompts: Sequence[Sequence[int]], *, pad_id: int,
     for i, toks in enumerate(prompts):
         out[i, p - len(toks):] = np.asarray(toks, np.int32)
     return out, lengths
-
-
-def prompt_mask(prompt_lengths_b: jax.Array, num_slots: int) -> jax.Array:
-    """`[B, P]` int32 mask of a left-padded prompt batch (1 = real token).
-
-    Args:
-        prompt_lengths_b: `[B]` number of real tokens of each prompt; row `b` gets ones in
-            its last `prompt_lengths_b[b]` columns (not checked against `num_slots`).
-        num_slots: P, width of the padded prompt batch (its number of columns).
-
-    Returns:
-        `[B, P]` int32, 0 on the left padding and 1 on the prompt tokens.
-    """
-    pad_count_b = num_slots - jnp.asarray(prompt_lengths_b, jnp.int32)
-    return (jnp.arange(num_slots)[None, :] >= pad_count_b[:, None]).astype(jnp.int32)
 
 
 def full_sequences(prompt_tokens_bp: jax.Array, prompt_lengths_b: jax.Array,

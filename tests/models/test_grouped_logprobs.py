@@ -98,3 +98,17 @@ def test_single_new_token_and_bad_group_size():
     with pytest.raises(ValueError, match="group_size"):
         logprobs.grouped_completion_logprobs(nnx.merge(graphdef, state), prompts, lengths,
                                              comp, mask, group_size=5)
+
+
+def test_prompt_mask_hand_worked_and_bad_lengths():
+    # Width 4: a length-2 prompt is padded by two slots on the left, 0 and 4 are the ends.
+    np.testing.assert_array_equal(
+        models.prompt_mask(np.array([2, 0, 4]), 4),
+        [[0, 0, 1, 1], [0, 0, 0, 0], [1, 1, 1, 1]])
+    # Traced lengths cannot be checked, but give the same mask.
+    np.testing.assert_array_equal(
+        jax.jit(models.prompt_mask, static_argnums=1)(jnp.array([1, 3]), 3),
+        [[0, 0, 1], [1, 1, 1]])
+    for bad in ([5], [-1, 2]):
+        with pytest.raises(ValueError, match=r"prompt_lengths_b must lie in 0..4"):
+            models.prompt_mask(np.array(bad), 4)
