@@ -144,8 +144,8 @@ def flatten_config(d: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     """``{"a.b": repr(value)}`` for every leaf of a nested mapping (a config's ``to_dict()``).
 
     Args:
-        d: the nested mapping; every non-mapping value is a leaf (an empty sub-mapping
-            adds nothing).
+        d: the nested mapping; every non-mapping value is a leaf, and so is an empty
+            sub-mapping (``"{}"``), so that an empty section differs from a missing one.
         prefix: prepended to every key; the recursion passes the dotted path of the
             enclosing mapping (e.g. ``"a."``), so the top-level call leaves it empty.
 
@@ -154,8 +154,10 @@ def flatten_config(d: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     """
     out = {}
     for k, v in d.items():
-        if isinstance(v, Mapping):
+        if isinstance(v, Mapping) and v:
             out.update(flatten_config(v, f"{prefix}{k}."))
+        elif isinstance(v, Mapping):
+            out[f"{prefix}{k}"] = "{}"
         else:
             out[f"{prefix}{k}"] = repr(v)
     return out

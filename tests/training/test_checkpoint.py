@@ -13,7 +13,8 @@ from jax.sharding import PartitionSpec as P
 
 from symbiosis_jax import parallel
 from symbiosis_jax.training import (
-    Checkpointer, check_resume_config, check_workdir, key_from_json, key_to_json, run_checkpointer,
+    Checkpointer, check_resume_config, check_workdir, flatten_config, key_from_json, key_to_json,
+    run_checkpointer,
 )
 
 
@@ -244,3 +245,17 @@ def test_resume_config_check_names_changes_and_accepts_new_fields_at_their_defau
         check_resume_config(cfg(reuse=True), saved, "d", may_change=("logging.",), defaults=defaults)
     with pytest.raises(ValueError, match=r"config.search.n: 8 -> 9"):
         check_resume_config(cfg(n=9), saved, "d", may_change=("logging.",), defaults=defaults)
+
+
+def test_resume_config_check_tells_an_empty_section_from_a_missing_one():
+    assert flatten_config({"a": {"b": 1, "c": {}}, "d": 2}) == {"a.b": "1", "a.c": "{}", "d": "2"}
+    saved = {"task": {"name": "x", "kwargs": {}}}
+    now = ml_collections.ConfigDict({"task": {"name": "x", "kwargs": {}}})
+    check_resume_config(now, saved, "d", may_change=())
+    with pytest.raises(ValueError, match=r"config.task.kwargs: \{\} -> \(absent\)"):
+        check_resume_config(ml_collections.ConfigDict({"task": {"name": "x"}}), saved, "d",
+                            may_change=())
+    with pytest.raises(ValueError, match=r"config.task.kwargs: \{\} -> \(absent\); config.task.kwargs.n: "
+                                         r"\(absent\) -> 3"):
+        check_resume_config(ml_collections.ConfigDict({"task": {"name": "x", "kwargs": {"n": 3}}}),
+                            saved, "d", may_change=())
