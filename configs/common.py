@@ -53,10 +53,9 @@ def optimizer_config(**overrides) -> ml_collections.ConfigDict:
 
 
 def logging_config(**overrides) -> ml_collections.ConfigDict:
-    """How often to log, evaluate and checkpoint (in training steps)."""
+    """How often to log and checkpoint (in training steps); evaluation has its own section."""
     config = ml_collections.ConfigDict()
     config.log_every = 10
-    config.eval_every = 100
     config.checkpoint_every = 100
     config.max_to_keep = 3
     config.use_tensorboard = True
