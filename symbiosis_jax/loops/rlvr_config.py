@@ -123,8 +123,10 @@ def validate_config(config) -> None:
                                  if k != "ref_logp"})
     for name in ("max_prompt_length", "max_new_tokens"):
         _int_at_least(name, config[name], 1)
-    for name in ("num_steps", "num_prompts", "group_size", "num_iterations", "num_minibatches"):
+    for name in ("num_steps", "num_prompts", "num_iterations", "num_minibatches"):
         _int_at_least(f"rl.{name}", rl[name], 1)
+    _need(isinstance(rl.group_size, int) and not isinstance(rl.group_size, bool),
+          f"config.rl.group_size={rl.group_size!r} must be an int >= 2")  # >= 2: checked below
     _int_at_least("rl.max_refill_rounds", rl.max_refill_rounds, 0)
     _int_at_least("rl.overlong_buffer", rl.overlong_buffer, 0)
     _need(rl.overlong_buffer <= config.max_new_tokens,

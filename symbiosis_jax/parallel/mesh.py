@@ -153,6 +153,8 @@ def check_auto_axis_types(mesh_cfg: Any, *, loop: str) -> None:
         loop: the loop's name, for the message.
     """
     axis_types = _config_axis_types(mesh_cfg)
+    if axis_types not in AXIS_TYPES:
+        raise ValueError(f"config.mesh.axis_types={axis_types!r} is not one of {AXIS_TYPES}.")
     if axis_types != "auto":
         raise ValueError(
             f"config.mesh.axis_types={axis_types!r}: the {loop} loop runs on 'auto' mesh axes only "

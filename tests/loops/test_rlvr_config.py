@@ -51,6 +51,10 @@ def _set(config, dotted, value):
     ("tokenizer", "no/such/dir", r"config.tokenizer='no/such/dir' is not 'char', 'ascii' or a"),
     # Was ignored: the runner built an auto mesh whatever the field said.
     ("mesh.axis_types", "explicit", r"config.mesh.axis_types='explicit': the RLVR loop runs on 'auto' mesh"),
+    # Were "the RLVR loop runs on 'auto' mesh axes only" for a misspelling, and ">= 1" for a
+    # negative group (1 is then refused too).
+    ("mesh.axis_types", "Auto", r"config.mesh.axis_types='Auto' is not one of \('auto', 'explicit'\)"),
+    ("rl.group_size", -4, r"config.rl.group_size=-4 must be >= 2"),
 ])
 def test_bad_config_raises_before_building(dotted, value, message, tmp_path, monkeypatch):
     config = _config()
