@@ -175,9 +175,16 @@ def _main(argv: Sequence[str]) -> None:
     from symbiosis_jax.training import allocator
 
     allocator.apply(flags.FLAGS.malloc)
-    result = run_from_flags(flags.FLAGS)
+    from symbiosis_jax.training import ConfigError
+
+    try:
+        result = run_from_flags(flags.FLAGS)
+    except ConfigError as e:  # bad input found before the run: the message says what to change
+        sys.exit(f"error: {e}")
     if result:
-        print("[symbiosis_jax] final:", {k: result[k] for k in sorted(result)})
+        shown = (f"{k}={result[k]:.4g}" if isinstance(result[k], float) else f"{k}={result[k]}"
+                 for k in sorted(result))
+        print("[symbiosis_jax] final:", ", ".join(shown))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from symbiosis_jax.training import driver
+from symbiosis_jax.training import ConfigError, driver
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -166,7 +166,7 @@ def test_unknown_loop_lists_known_loops(config_file):
 def test_bad_config_leaves_no_workdir(tmp_path):
     # Was: config.json written into the workdir before the loop validated the config.
     config = driver.load_config(os.path.join(REPO, "configs", "grpo_arithmetic.py:smoke"), **{"rl.loss": "ppo"})
-    with pytest.raises(ValueError, match=r"config.rl.loss='ppo' is not one of"):
+    with pytest.raises(ConfigError, match=r"config.rl.loss='ppo' is not one of"):
         driver.run(config, workdir=str(tmp_path / "w"), verbose=False)
     assert not os.path.exists(tmp_path / "w")
 
@@ -311,7 +311,10 @@ def test_script_runs_as_a_subprocess(tmp_path):
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode != 0
-    assert "config.loop='nope' is not a known loop; known loops: [" in proc.stderr
+    # A bad config is one `error:` line (a ConfigError), not a traceback.
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        "error: config.loop='nope' is not a known loop; known loops: [")
     assert "'rlvr'" in proc.stderr
 
 

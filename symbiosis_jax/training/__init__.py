@@ -16,6 +16,8 @@ Public names:
 * ``make_key(seed)``, ``step_key(key, step)``, ``stream_key(key, name)`` (rng.py).
 * ``run(config, workdir=None, resume=False, *, overwrite=False)``, ``register_loop``, ``get_loop``,
   ``known_loops``, ``load_config(spec, **overrides)``, ``default_workdir`` (driver.py).
+* ``ConfigError``: the ``ValueError`` for bad input found before a run starts; the entry
+  point prints it without a traceback (errors.py).
 
 Heavy dependencies (orbax, tensorboardX, matplotlib) load on first use of the
 names that need them.
@@ -53,6 +55,7 @@ _EXPORTS = {
     "load_config": "driver",
     "default_workdir": "driver",
     "config_summary": "driver",
+    "ConfigError": "errors",
 }
 
 __all__ = sorted(_EXPORTS)

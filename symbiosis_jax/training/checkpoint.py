@@ -28,6 +28,8 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
+from symbiosis_jax.training.errors import ConfigError
+
 __all__ = ["CHECKPOINT_DIR", "RUN_OUTPUTS", "Checkpointer", "check_resume_config", "check_workdir",
            "flatten_config", "key_from_json", "key_to_json", "remove_run_outputs", "run_checkpointer",
            "to_jsonable"]
@@ -165,7 +167,8 @@ def flatten_config(d: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 
 def check_resume_config(config: Any, saved: Mapping[str, Any] | None, directory: str, *,
                         may_change: Sequence[str], defaults: Any = None) -> None:
-    """Raises ``ValueError`` when ``config`` differs from a checkpoint's saved config.
+    """Raises ``ConfigError`` (a ``ValueError``) when ``config`` differs from a checkpoint's
+    saved config.
 
     A resumed run with other settings would silently not be the run that was checkpointed.
 
@@ -181,6 +184,10 @@ def check_resume_config(config: Any, saved: Mapping[str, Any] | None, directory:
     """
     if saved is None:
         return
+    if "loop" in saved and saved["loop"] != config.get("loop"):
+        raise ConfigError(
+            f"--resume: the checkpoint in {directory} was written by the {saved['loop']!r} loop, not "
+            f"by {config.get('loop')!r}; resume it with its own config, or use a new --workdir.")
     now = flatten_config(to_jsonable(config.to_dict()))
     before = flatten_config(saved)
     if defaults is not None:  # fields the run has now but its checkpoint predates
@@ -195,7 +202,7 @@ def check_resume_config(config: Any, saved: Mapping[str, Any] | None, directory:
             for k in sorted(set(now) | set(before)) if not allowed(k) and now.get(k) != before.get(k)]
     if diff:
         changeable = ", ".join(m + "*" if m.endswith(".") else m for m in may_change)
-        raise ValueError(
+        raise ConfigError(
             f"--resume: the checkpoint in {directory} was written with a different config ("
             + "; ".join(diff[:8]) + (f"; {len(diff) - 8} more" if len(diff) > 8 else "")
             + f"); resume with the run's own config (only {changeable} may change) or use a new --workdir."
@@ -215,7 +222,8 @@ def _checkpoint_steps(workdir: str) -> list[int]:
 
 
 def check_workdir(workdir: str | os.PathLike, *, resume: bool) -> None:
-    """Raises ``ValueError`` when a fresh run would write into an earlier run's checkpoints.
+    """Raises ``ConfigError`` (a ``ValueError``) when a fresh run would write into an earlier
+    run's checkpoints.
 
     Its checkpoint steps would collide with the earlier run's (orbax refuses to
     write a step twice, after the training it saves), and a later ``--resume``
@@ -227,7 +235,7 @@ def check_workdir(workdir: str | os.PathLike, *, resume: bool) -> None:
     steps = _checkpoint_steps(workdir)
     if steps:
         shown = ", ".join(map(str, steps[-5:])) + (f" (of {len(steps)})" if len(steps) > 5 else "")
-        raise ValueError(
+        raise ConfigError(
             f"workdir={workdir!r} already holds a run's checkpoints (steps {shown}); pass --resume to "
             "continue that run, --overwrite to delete its outputs and start again, or another "
             "--workdir."

@@ -28,6 +28,7 @@ from typing import Any, Callable
 
 import ml_collections
 
+from symbiosis_jax.training.errors import ConfigError
 from symbiosis_jax.training.registry import Registry
 
 __all__ = [
@@ -225,7 +226,7 @@ def _flatten(d: Mapping, prefix: str = "") -> list[tuple[str, Any]]:
     return out
 
 
-def config_summary(config: ml_collections.ConfigDict, *, max_lines: int = 60) -> str:
+def config_summary(config: ml_collections.ConfigDict, *, max_lines: int = 200) -> str:
     """Short ``field = value`` listing of a config (nested fields dotted).
 
     Args:
@@ -282,34 +283,13 @@ def _wait_for_all_processes(name: str) -> None:
         multihost_utils.sync_global_devices(name)
 
 
-def run(
-    config: ml_collections.ConfigDict,
-    workdir: str | os.PathLike | None = None,
-    resume: bool = False,
-    *,
-    overwrite: bool = False,
-    config_spec: str | None = None,
-    verbose: bool = True,
-) -> dict:
-    """Runs the loop named by ``config.loop``.
+def _checked_run_inputs(config: ml_collections.ConfigDict, workdir: str | os.PathLike | None,
+                        resume: bool, overwrite: bool | str,
+                        config_spec: str | None) -> tuple[TrainFn, str, bool | str]:
+    """``run``'s checks, before anything is printed, built or written.
 
-    Args:
-        config: the experiment ConfigDict; must have a ``loop`` field.
-        workdir: output directory; default ``runs/<config name>[-<variant>]``
-            (from ``config_spec``, else ``config.name``).
-        resume: continue from the latest checkpoint in ``workdir``.
-        overwrite: delete the outputs of an earlier run in ``workdir`` (its
-            checkpoints, metrics, TensorBoard events and config.json) and start
-            again. Without it (or ``resume``) a workdir that holds checkpoints is
-            an error, raised before anything is built. A ``smoke`` variant run
-            into its default workdir (no ``workdir``, no ``resume``) always
-            starts again.
-        config_spec: ``"configs/NAME.py[:variant]"`` the config came from (for
-            the default workdir and the summary).
-        verbose: print the config summary.
-
-    Returns:
-        Whatever the loop's ``train`` returns (a dict of final metrics).
+    Returns ``(train, workdir, overwrite)``: the loop, the resolved workdir, and
+    ``overwrite`` (a reason string when a smoke run starts its default workdir again).
     """
     if "loop" not in config:
         raise ValueError(f"config has no 'loop' field; set config.loop to one of {known_loops()}.")
@@ -339,6 +319,44 @@ def run(
         raise ValueError(
             f"workdir={workdir!r} is a file, not a directory; pass --workdir=<a new or existing folder>."
         )
+    return train, workdir, overwrite
+
+
+def run(
+    config: ml_collections.ConfigDict,
+    workdir: str | os.PathLike | None = None,
+    resume: bool = False,
+    *,
+    overwrite: bool = False,
+    config_spec: str | None = None,
+    verbose: bool = True,
+) -> dict:
+    """Runs the loop named by ``config.loop``.
+
+    Args:
+        config: the experiment ConfigDict; must have a ``loop`` field.
+        workdir: output directory; default ``runs/<config name>[-<variant>]``
+            (from ``config_spec``, else ``config.name``).
+        resume: continue from the latest checkpoint in ``workdir``.
+        overwrite: delete the outputs of an earlier run in ``workdir`` (its
+            checkpoints, metrics, TensorBoard events and config.json) and start
+            again. Without it (or ``resume``) a workdir that holds checkpoints is
+            an error, raised before anything is built. A ``smoke`` variant run
+            into its default workdir (no ``workdir``, no ``resume``) always
+            starts again.
+        config_spec: ``"configs/NAME.py[:variant]"`` the config came from (for
+            the default workdir and the summary).
+        verbose: print the config summary.
+
+    Returns:
+        Whatever the loop's ``train`` returns (a dict of final metrics).
+    """
+    try:
+        train, workdir, overwrite = _checked_run_inputs(config, workdir, resume, overwrite, config_spec)
+    except ConfigError:
+        raise
+    except ValueError as e:  # the loops' validators raise plain ValueErrors
+        raise ConfigError(str(e)) from e
     if verbose:
         import jax
 
@@ -363,7 +381,7 @@ def run(
             print(f"[symbiosis_jax] {why}: removed {', '.join(removed)} from {workdir}", flush=True)
         _wait_for_all_processes("symbiosis_jax --overwrite")  # the others must not see the old run
     else:
-        checkpoint.check_workdir(workdir, resume=resume)
+        checkpoint.check_workdir(workdir, resume=resume)  # a ConfigError
     path = os.path.join(workdir, "config.json")
 
     def write_config():

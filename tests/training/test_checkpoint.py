@@ -13,7 +13,7 @@ from jax.sharding import PartitionSpec as P
 
 from symbiosis_jax import parallel
 from symbiosis_jax.training import (
-    Checkpointer, check_resume_config, check_workdir, flatten_config, key_from_json, key_to_json,
+    Checkpointer, ConfigError, check_resume_config, check_workdir, flatten_config, key_from_json, key_to_json,
     run_checkpointer,
 )
 
@@ -259,3 +259,11 @@ def test_resume_config_check_tells_an_empty_section_from_a_missing_one():
                                          r"\(absent\) -> 3"):
         check_resume_config(ml_collections.ConfigDict({"task": {"name": "x", "kwargs": {"n": 3}}}),
                             saved, "d", may_change=())
+
+
+def test_resume_into_another_loops_run_names_the_loops():
+    saved = {"loop": "rlvr", "rl": {"num_steps": 3}}
+    with pytest.raises(ConfigError, match=r"written by the 'rlvr' loop, not by 'alphazero'; resume it with"):
+        check_resume_config(ml_collections.ConfigDict({"loop": "alphazero", "train": {"n": 1}}), saved,
+                            "d", may_change=())
+    assert issubclass(ConfigError, ValueError)
