@@ -49,6 +49,7 @@ __all__ = [
     "apply_fn",
     "cached_iteration_fn",
     "default_config",
+    "evaluation_line",
     "game_context",
     "init_train_state",
     "load_network",
@@ -456,7 +457,13 @@ def train(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = Fal
                            append=latest is not None, drop_after=latest)
     start = int(ts.iteration)
     total = config.train.num_iterations
-    bar = ProgressBar(total, keys=("train/loss", "selfplay/game_length"), initial=start) if config.logging.progress_bar else None
+    bar = ProgressBar(total, keys=("train/loss", "selfplay/game_length"), initial=start,
+                      enabled=config.logging.progress_bar, desc="alphazero")
+    if latest is not None:
+        bar.write(f"[alphazero] resumed from {ckpt.directory} at iteration {start}")
+    if start < total:
+        bar.write("[alphazero] the first iteration compiles self-play and the update "
+                  "(seconds for tic-tac-toe, minutes for go 9x9)")
     t0, c0 = time.time(), time.process_time()
     time_limit = config.train.get("time_limit_s", 0)
     metrics: dict = {}
@@ -465,6 +472,9 @@ def train(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = Fal
         for it in range(start, total):
             ts, m = iteration_fn(key, ts)
             step = it + 1
+            if it == start:
+                jax.block_until_ready(ts)
+                bar.write(f"[alphazero] iteration {step} (with its compilation) took {time.time() - t0:.1f}s")
             # A time limit ends the run early, after a full last step (log, eval, checkpoint).
             last = step == total or (time_limit > 0 and time.time() - t0 >= time_limit)
             if step % config.logging.log_every == 0 or last:
@@ -474,21 +484,21 @@ def train(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = Fal
                 if config.eval.every and (step % config.eval.every == 0 or last):
                     last_eval = evaluate(jax.random.fold_in(eval_key, step), ts.ema_params)
                     metrics.update(last_eval)
+                    bar.write(f"[alphazero] iteration {step}: {evaluation_line(last_eval)}")
                 writer.write(step, metrics)
             elif config.eval.every and step % config.eval.every == 0:
                 # Timed like a logged row (before the evaluation): the strength plot's x axis.
                 clock = {"wall_seconds": time.time() - t0, "cpu_seconds": time.process_time() - c0}
                 last_eval = evaluate(jax.random.fold_in(eval_key, step), ts.ema_params)
                 writer.write(step, {**last_eval, **clock})
+                bar.write(f"[alphazero] iteration {step}: {evaluation_line(last_eval)}")
             if step % config.logging.checkpoint_every == 0 or last:
                 ckpt.save(step, ts, {"iteration": step, "config": config.to_dict()})
-            if bar is not None:
-                bar.update(1, metrics)
+            bar.update(1, metrics)
             if last:
                 break
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
         writer.close()
         ckpt.close()
     out = dict(metrics)
@@ -497,7 +507,33 @@ def train(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = Fal
     out["iteration"] = int(ts.iteration)
     out["wall_seconds"] = time.time() - t0
     out["cpu_seconds"] = time.process_time() - c0
+    bar.write(f"[alphazero] done: iteration {out['iteration']} of {total} in {out['wall_seconds']:.1f}s"
+              + (f"; last evaluation: {evaluation_line(last_eval)}" if last_eval else "")
+              + f"; plot: {out['plot']}")
     return out
+
+
+def evaluation_line(metrics: dict[str, float]) -> str:
+    """One line of an evaluation's results, e.g. ``vs mcts: win 62% (first 70%, second 55%), loss 30%``.
+
+    Args:
+        metrics: ``make_evaluator``'s ``eval/<opponent>/<stat>`` entries (others are ignored).
+
+    Returns:
+        The opponents in order, ``; ``-separated, then the every-reply check's losing lines.
+    """
+    parts = []
+    opponents = dict.fromkeys(k.split("/")[1] for k in metrics
+                              if k.startswith("eval/") and k.endswith("/win_rate"))
+    for name in opponents:
+        m = {k.split("/", 2)[2]: v for k, v in metrics.items() if k.startswith(f"eval/{name}/")}
+        parts.append(f"vs {name}: win {m['win_rate']:.0%} (first {m['win_rate_first']:.0%}, "
+                     f"second {m['win_rate_second']:.0%}), loss {m['loss_rate']:.0%}")
+    if "eval/every_reply/lines" in metrics:
+        parts.append(f"every reply: lost {metrics['eval/every_reply/losses_first']:.0f} lines "
+                     f"as first and {metrics['eval/every_reply/losses_second']:.0f} as second, of "
+                     f"{metrics['eval/every_reply/lines']:.0f}")
+    return "; ".join(parts) or "(no opponents)"
 
 
 def write_strength_plot(jsonl_path: str, out_png: str) -> str | None:

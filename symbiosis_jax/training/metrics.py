@@ -203,6 +203,13 @@ class ProgressBar:
                 )
         self._bar.update(n)
 
+    def write(self, line: str) -> None:
+        """Prints ``line`` above the bar (plain ``print`` when the bar is off; nothing off process 0)."""
+        if self._bar is not None:
+            self._bar.write(line)
+        elif jax.process_index() == 0:
+            print(line, flush=True)
+
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()

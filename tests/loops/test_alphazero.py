@@ -67,7 +67,7 @@ def test_strength_plot_reads_evaluations_and_needs_training_rows(tmp_path, monke
     assert alphazero.write_strength_plot(str(path), str(tmp_path / "t.png")) is None
 
 
-def test_evaluations_between_logged_steps_carry_their_time(tmp_path, fast_compiles):
+def test_evaluations_between_logged_steps_carry_their_time(tmp_path, fast_compiles, capsys):
     """An evaluation on a step that is not logged is still placed on the strength plot's
     wall-clock axis (its row was written without ``wall_seconds`` and the plot skipped it)."""
     config = _config("alphazero_tictactoe", **{
@@ -80,9 +80,26 @@ def test_evaluations_between_logged_steps_carry_their_time(tmp_path, fast_compil
     assert [r["step"] for r in evals] == [1, 2]
     assert "train/loss" not in evals[0] and "train/loss" in evals[1]  # step 1: evaluation only
     assert 0 < evals[0]["wall_seconds"] < evals[1]["wall_seconds"]
+    # Every evaluation is printed as it happens, and the run ends with a result line.
+    out = capsys.readouterr().out
+    for r in evals:
+        assert f"[alphazero] iteration {r['step']}: {alphazero.evaluation_line(r)}\n" in out
+    assert "[alphazero] done: iteration 2 of 2 in " in out
+    assert f"; last evaluation: {alphazero.evaluation_line(evals[1])}; plot: {tmp_path}" in out
 
 
-def test_resume_is_exact(tmp_path):
+def test_evaluation_line_hand_worked():
+    m = {"eval/mcts/win_rate": 0.625, "eval/mcts/win_rate_first": 0.75, "eval/mcts/win_rate_second": 0.5,
+         "eval/mcts/loss_rate": 0.25, "eval/mcts/elo": 99.0, "train/loss": 1.0,
+         "eval/every_reply/losses_first": 0, "eval/every_reply/losses_second": 3,
+         "eval/every_reply/lines": 600}
+    assert alphazero.evaluation_line(m) == (
+        "vs mcts: win 62% (first 75%, second 50%), loss 25%; "
+        "every reply: lost 0 lines as first and 3 as second, of 600")
+    assert alphazero.evaluation_line({"train/loss": 1.0}) == "(no opponents)"
+
+
+def test_resume_is_exact(tmp_path, capsys):
     straight = _config("alphazero_tictactoe", **{"train.num_iterations": 3})
     alphazero.train(straight, workdir=str(tmp_path / "a"))
     _, _, params_a = alphazero.load_network(straight, str(tmp_path / "a"))
@@ -91,8 +108,10 @@ def test_resume_is_exact(tmp_path):
     alphazero.train(first, workdir=str(tmp_path / "b"))
     with open(tmp_path / "b" / "metrics.jsonl", "a") as f:  # logged, then killed before its checkpoint
         f.write(json.dumps({"step": 3, "train/loss": -1.0}) + "\n")
+    capsys.readouterr()
     out = alphazero.train(straight, workdir=str(tmp_path / "b"), resume=True)
     assert out["iteration"] == 3
+    assert f"[alphazero] resumed from {tmp_path / 'b' / 'checkpoints'} at iteration 2\n" in capsys.readouterr().out
     _, _, params_b = alphazero.load_network(straight, str(tmp_path / "b"))
     for a, b in zip(jax.tree.leaves(params_a), jax.tree.leaves(params_b)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

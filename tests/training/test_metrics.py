@@ -115,8 +115,12 @@ def test_progress_bar_shows_chosen_metrics(capsys):
         assert bar._bar.postfix == "loss=0.125"
         bar.update(2, {"reward": np.float32(2.0)})
         assert bar._bar.n == 3
+        bar.write("[x] a line above the bar")
+    assert "[x] a line above the bar\n" in capsys.readouterr().out
     off = ProgressBar(3, enabled=False)
     off.update(1, {"loss": 1.0})  # does nothing
+    off.write("[x] printed without a bar")
+    assert capsys.readouterr().out == "[x] printed without a bar\n"
     off.close()
 
 
