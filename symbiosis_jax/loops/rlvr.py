@@ -621,6 +621,7 @@ def fit(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = False
             last_eval = runner.evaluate(state.params)
             metrics.update(last_eval)
             metrics["time/eval"] = time.perf_counter() - t0
+            bar.write(f"[rlvr] RL step {done}: held-out pass@1 {last_eval['eval/pass@1']:.1%}")
         log(done, metrics)
         bar.update(1, metrics)
         if done % c.checkpoint.every == 0 or done == c.rl.num_steps:

@@ -26,7 +26,7 @@ def _records(workdir):
 
 
 @pytest.mark.parametrize("name", CONFIGS)
-def test_smoke_config_runs_one_step(name, tmp_path):
+def test_smoke_config_runs_one_step(name, tmp_path, capsys):
     config = driver.load_config(os.path.join(_REPO, f"configs/{name}_arithmetic.py:smoke"))
     assert config.loop == "rlvr" and config.rl.loss == name
     result = driver.run(config, workdir=str(tmp_path), verbose=False)
@@ -51,6 +51,9 @@ def test_smoke_config_runs_one_step(name, tmp_path):
     # SFT steps are logged at negative steps, eval at step 0 and 1.
     assert any(rec["step"] < 0 and "sft_loss" in rec for rec in records)
     assert [rec["step"] for rec in records if "eval/pass@1" in rec] == [0, 1]
+    # Each evaluation is printed too (step 0 before RL, then the run's).
+    out = capsys.readouterr().out
+    assert f"[rlvr] RL step 1: held-out pass@1 {r['eval/pass@1']:.1%}\n" in out
     assert os.path.exists(tmp_path / "curves.png")
     assert os.listdir(tmp_path / "tb")
     assert os.path.isdir(tmp_path / "checkpoints" / "1")
