@@ -13,6 +13,9 @@ included).
     python benchmarks/alphazero.py                 # connect four and tic-tac-toe speed
     python benchmarks/alphazero.py --quick         # small batches
     python benchmarks/alphazero.py --strength      # also the tic-tac-toe time to strength (minutes)
+
+It runs on JAX's default backend (the GPU when jax has one; there is no `--device` flag) and
+records that device's kind under `"device"` in the printed results.
 """
 
 from __future__ import annotations
@@ -162,11 +165,20 @@ def time_to_strength(workdir: str) -> dict:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small batches")
+    parser.add_argument("--quick", action="store_true",
+                        help="small batches: self-play batch 32, 8 updates per iteration, "
+                             "replay capacity 4096")
     parser.add_argument("--strength", action="store_true", help="also train tic-tac-toe to perfect play")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--workdir", default="runs/bench_alphazero_tictactoe")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="timed calls of each self-play and training function after the "
+                             "compiling one; the median is reported")
+    parser.add_argument("--workdir", default=None,
+                        help="run directory of the --strength training, whose earlier outputs are "
+                             "removed first (only with --strength; default "
+                             "runs/bench_alphazero_tictactoe)")
     args = parser.parse_args()
+    if args.workdir is not None and not args.strength:
+        parser.error("--workdir is only used with --strength (the tic-tac-toe training run)")
     results = {"device": str(jax.devices()[0].device_kind), "num_devices": jax.device_count()}
     for name in ("alphazero_tictactoe", "alphazero_connect4"):
         config = load_config(os.path.join(_REPO, "configs", f"{name}.py"))
@@ -181,7 +193,7 @@ def main():
         results[name] = row
         print(name, json.dumps(row), flush=True)
     if args.strength:
-        results["strength"] = time_to_strength(args.workdir)
+        results["strength"] = time_to_strength(args.workdir or "runs/bench_alphazero_tictactoe")
         print("strength", json.dumps(results["strength"]), flush=True)
     print(json.dumps(results, indent=1))
 

@@ -120,10 +120,15 @@ def time_trl(num_new_tokens: int, *, num_steps: int, num_warmup: int) -> float:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sides", default="ours,trl")
-    parser.add_argument("--new_tokens", default="8,16")
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--sides", default="ours,trl",
+                        help="comma list of the sides to time: ours (symbiosis_jax), trl (TRL's "
+                             "GRPOTrainer)")
+    parser.add_argument("--new_tokens", default="8,16",
+                        help="comma list of completion lengths; one table row each")
+    parser.add_argument("--steps", type=int, default=10,
+                        help="timed steps per side and length; the median is reported")
+    parser.add_argument("--warmup", type=int, default=3,
+                        help="untimed steps run first (compilation, caches)")
     parser.add_argument("--malloc", default="keep", choices=("keep", "default"),
                         help="keep: glibc keeps freed memory (both sides); default: glibc as is")
     parser.add_argument("--core", type=int, default=None,

@@ -200,11 +200,15 @@ def bench_one(env, net, batch_size, num_simulations, *, variant, repeats, shared
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="batch 1,64 x sims 32, mlp only")
-    parser.add_argument("--variant", choices=("puct", "gumbel"), default="puct")
+    parser.add_argument("--variant", choices=("puct", "gumbel"), default="puct",
+                        help="puct: ours vs mctx.muzero_policy; gumbel: ours vs "
+                             "mctx.gumbel_muzero_policy")
     parser.add_argument("--nets", default=None, help="comma list of mlp,conv")
     parser.add_argument("--batches", default=None, help="comma list, e.g. 1,16,64,256")
     parser.add_argument("--sims", default=None, help="comma list, e.g. 32,128")
-    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="timed runs per side and cell, ours and mctx alternating; the fastest "
+                             "is reported, the median beside it (default: 3 with --quick, else 7)")
     parser.add_argument("--shared", action="store_true", help="also time the shared cost S")
     parser.add_argument("--json", default=None, help="also write the results to this file")
     parser.add_argument("--rows-read", choices=("auto", "cond", "plain"), default="auto",

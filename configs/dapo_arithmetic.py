@@ -4,7 +4,8 @@ Run:
     python experiments/train.py --config=configs/dapo_arithmetic.py
     python experiments/train.py --config=configs/dapo_arithmetic.py:smoke   # one RL step, seconds
 
-Expected (idle 2-core CPU): about 65-85 s for the whole run; held-out greedy pass@1 25.8% after
+Expected (idle 2-core Intel Xeon; another CPU model gives other numbers, see
+configs/grpo_arithmetic.py): about 65-85 s for the whole run; held-out greedy pass@1 25.8% after
 SFT -> 92.2% with seed 0, 93.8% / 100% with seeds 1 / 2, drawing 2-3.5x GRPO's samples per step
 (dynamic sampling refills); at GRPO's sample budget it is level with or behind GRPO
 (2,000 RL steps, the default; `python experiments/compare_rlvr.py --seeds=0,1,2`,

@@ -4,7 +4,8 @@ Run:
     python experiments/train.py --config=configs/dr_grpo_arithmetic.py
     python experiments/train.py --config=configs/dr_grpo_arithmetic.py:smoke   # one RL step, seconds
 
-Expected (idle 2-core CPU): about 60 s for the whole run; held-out greedy pass@1 25.8% after
+Expected (idle 2-core Intel Xeon; another CPU model gives other numbers, see
+configs/grpo_arithmetic.py): about 60 s for the whole run; held-out greedy pass@1 25.8% after
 SFT -> 14.1% with seed 0 (reward collapses early and stays low), 82.8% / 100% with seeds 1 / 2
 (seed 1 also stalls until step ~1,000): seed-dependent here, unlike GRPO, DAPO and GSPO
 (2,000 RL steps, the default; `python experiments/compare_rlvr.py --seeds=0,1,2`,

@@ -9,10 +9,12 @@ Prompt `"3 5 7>22:"`, completion an expression such as `"3*5+7"`; the verifier p
 demonstrations for the SFT warm-start are the expressions the problems were built from. Same
 model, SFT rule, GRPO settings and budget as configs/grpo_arithmetic.py.
 
-Expected (idle 2-core CPU, 2026-11-26): SFT stops after 140 steps at 27.3% validation pass@1,
-leaving held-out greedy pass@1 at 15.6% (pass@8 30.5%); 2,000 GRPO steps raise it to 35.9%
-(best 36.7%; pass@8 50.0%, sampled pass@1 4.9% -> 31.3%) in about 100 s for the whole run. A
-harder task than 2-digit addition for this 135k-parameter model: the climb is steady but small.
+Expected (idle 2-core Intel Xeon, 2026-11-26): SFT stops after 140 steps at 27.3% validation
+pass@1, leaving held-out greedy pass@1 at 15.6% (pass@8 30.5%); 2,000 GRPO steps raise it to 35.9%
+(best 36.7%; pass@8 50.0%, sampled pass@1 4.9% -> 31.3%) in about 100 s for the whole run. Another
+CPU model gives other numbers: on a 2-vCPU AMD EPYC the same SFT stop, then 15.6% -> 39.1%
+(pass@8 51.6%) in 191 s, the machine shared. A harder task than 2-digit addition for this
+135k-parameter model: the climb is steady but small.
 The 1.06M-parameter model (`--config.model.num_layers=4 --config.model.embed_dim=128
 --config.model.head_dim=32 --config.model.mlp_dim=512`) went from 23.4% to 40.6% in 5.5 minutes.
 """

@@ -4,7 +4,8 @@ Run:
     python experiments/train.py --config=configs/gspo_arithmetic.py
     python experiments/train.py --config=configs/gspo_arithmetic.py:smoke   # one RL step, seconds
 
-Expected (idle 2-core CPU): about 60 s for the whole run; held-out greedy pass@1 25.8% after
+Expected (idle 2-core Intel Xeon; another CPU model gives other numbers, see
+configs/grpo_arithmetic.py): about 60 s for the whole run; held-out greedy pass@1 25.8% after
 SFT -> 85.2% with seed 0, 94.5% / 100% with seeds 1 / 2
 (2,000 RL steps, the default; `python experiments/compare_rlvr.py --seeds=0,1,2`,
 docs/rlvr.md: seeds 0/1/2 start from 25.8/36.7/35.9% after SFT).

@@ -8,8 +8,11 @@ Run:
 For each seed, each loss runs `configs/<loss>_arithmetic.py` with that seed and the same SFT
 warm-up, number of RL steps and prompts per step, in `<out>/<loss>/seed<seed>/`. Seeds are the
 outer loop, so the four losses of a seed share one SFT warm-start (the RLVR loop memoises the
-last warm-start in-process; it is deterministic, so sharing changes nothing but time). After
-every finished run it prints one line and rewrites, from all runs so far:
+last warm-start in-process; it is deterministic, so sharing changes nothing but time). `--steps=N`
+sets both `rl.num_steps` and the cosine schedule's `optimizer.total_steps` to N and caps the
+learning-rate warm-up at N // 10 steps (the configs' 20 steps are kept from N = 200 on; with
+N < 10 there is no warm-up). After every finished run it prints one line and rewrites, from all
+runs so far:
 
 * `<out>/comparison.md`: per loss, held-out greedy pass@1 at step 0, final and best (mean, sample
   std, per-seed values), pass@1 after the same number of samples drawn, final pass@k, entropy and
@@ -102,7 +105,8 @@ def make_configs(*, losses: Sequence[str], seeds: Sequence[int] | None, steps: i
     """Loads and validates every run's config; returns `[(seed, loss, config)]` in run order.
 
     Seeds are the outer loop so that the losses of one seed share the in-process SFT
-    warm-start. Nothing is compiled here.
+    warm-start. `steps` sets `rl.num_steps` and `optimizer.total_steps` and caps
+    `optimizer.warmup_steps` at `steps // 10`. Nothing is compiled here.
 
     Raises:
         ValueError: bad arguments (see `check_args`) or an invalid config.
@@ -123,6 +127,10 @@ def make_configs(*, losses: Sequence[str], seeds: Sequence[int] | None, steps: i
             if steps is not None:
                 config.rl.num_steps = int(steps)
                 config.optimizer.total_steps = int(steps)
+                # The cosine schedule needs warmup_steps < total_steps; a tenth of the run at most
+                # also keeps a short run from spending most of its steps warming up.
+                config.optimizer.warmup_steps = min(int(config.optimizer.warmup_steps),
+                                                    int(steps) // 10)
             if sft_steps is not None:
                 config.sft.num_steps = int(sft_steps)
             config.checkpoint.every = max(int(config.rl.num_steps), 1)  # final checkpoint only
@@ -144,8 +152,8 @@ def run_all(*, out: str, losses: Sequence[str] = LOSSES, seeds: Sequence[int] | 
         out: output root; run `(loss, seed)` goes to `<out>/<loss>/seed<seed>/`.
         losses: loss names from `LOSSES`.
         seeds: seeds to run; None runs the config's own seed.
-        steps: RL steps per run (the cosine schedule is stretched to match); None keeps the
-            config's.
+        steps: RL steps per run (the cosine schedule is stretched to match and its warm-up
+            capped at `steps // 10`); None keeps the config's.
         sft_steps: cap on SFT steps; None keeps the config's.
         variant: config variant, e.g. `"smoke"`.
         overrides: dotted config field -> value, applied to every run.
@@ -384,13 +392,19 @@ def write_outputs(out: str, results: Sequence[RunResult], *, meta: dict | None =
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="runs/compare_rlvr")
+    parser.add_argument("--out", default="runs/compare_rlvr",
+                        help="each run goes to <out>/<loss>/seed<seed>/, the table and plot to "
+                             "<out>/comparison.{md,json,png}")
     parser.add_argument("--steps", type=int, default=None,
-                        help="RL steps per run (default: the configs' own, 2,000)")
+                        help="RL steps per run (default: the configs' own, 2,000); also sets the "
+                             "cosine schedule's total steps and caps its warm-up (20 steps in the "
+                             "configs) at steps // 10")
     parser.add_argument("--seeds", default=None,
                         help="comma-separated seeds, e.g. 0,1,2 (default: the config's seed)")
-    parser.add_argument("--sft_steps", type=int, default=None, help="default: the config's")
-    parser.add_argument("--losses", default=",".join(LOSSES))
+    parser.add_argument("--sft_steps", type=int, default=None,
+                        help="cap on SFT warm-up steps (default: the config's)")
+    parser.add_argument("--losses", default=",".join(LOSSES),
+                        help=f"comma-separated, from {','.join(LOSSES)} (default: all four)")
     parser.add_argument("--variant", default=None, help="config variant, e.g. smoke")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace run directories left in --out by an earlier comparison")

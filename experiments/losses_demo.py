@@ -1,13 +1,13 @@
 """Prints every loss of ``symbiosis_jax.losses`` on one small random batch.
 
-Run: ``python experiments/losses_demo.py`` (a few seconds on a CPU). This is the
-temporary ``make demo`` until the RL loop exists; it shows each loss's value and
-key metrics, and checks two known limits (DPO at policy == reference is log 2;
-on-policy GRPO has ratio 1 and no clipping).
+Run: ``python experiments/losses_demo.py [--seed=N]`` (a few seconds on a CPU). It
+shows each loss's value and key metrics, and two known limits (DPO at policy ==
+reference is log 2; on-policy GRPO has ratio 1 and no clipping).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
@@ -148,5 +148,16 @@ def main(seed: int = 0) -> dict[str, float]:
     return {name: float(loss) for name, (loss, _) in out.items()}
 
 
+def parse_args(argv=None) -> argparse.Namespace:
+    """The command line: ``--seed`` only; ``--help`` prints usage and exits."""
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0].replace("``", ""),
+        epilog="Also shows two known limits: DPO at policy == reference is log 2; on-policy GRPO "
+               "has ratio 1 and no clipping.")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="PRNG seed of the random batch (default 0)")
+    return parser.parse_args(argv)
+
+
 if __name__ == "__main__":
-    main()
+    main(seed=parse_args().seed)

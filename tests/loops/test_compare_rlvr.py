@@ -36,6 +36,20 @@ def test_bad_input_raises_before_anything_runs(argv, match, tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("steps, warmup", [(2, 0), (50, 5), (300, 20), (None, 20)])
+def test_steps_caps_the_learning_rate_warmup(steps, warmup):
+    # Was: --steps=2 left the configs' 20 warm-up steps, and the cosine schedule's check
+    # (total_steps > warmup_steps) raised. The cap is steps // 10; from 200 steps the configs'
+    # 20 stay.
+    planned = compare_rlvr.make_configs(losses=("grpo", "dapo"), seeds=(0, 1), steps=steps,
+                                        sft_steps=20)
+    assert len(planned) == 4
+    for _, _, config in planned:
+        assert config.optimizer.warmup_steps == warmup
+        assert config.optimizer.total_steps == (2000 if steps is None else steps)
+        assert config.rl.num_steps == config.optimizer.total_steps
+
+
 def test_out_that_is_a_file_is_rejected(tmp_path):
     # Was: FileExistsError from os.makedirs.
     (tmp_path / "afile").write_text("")
