@@ -9,10 +9,10 @@
     # models.token_logprobs(model, tokens_bt, mask_bt)[:, P:] == out.logprobs
 """
 
+from symbiosis_jax.models.logprobs import prompt_mask
 from symbiosis_jax.sampling.sampler import SampleOutput
 from symbiosis_jax.sampling.sampler import full_sequences
 from symbiosis_jax.sampling.sampler import left_pad
-from symbiosis_jax.models.logprobs import prompt_mask
 from symbiosis_jax.sampling.sampler import sample
 
 __all__ = ["SampleOutput", "full_sequences", "left_pad", "prompt_mask", "sample"]
