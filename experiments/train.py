@@ -125,7 +125,17 @@ def run_from_flags(flag_values: flags.FlagValues) -> dict:
     if flag_values.jax_distributed:
         import jax
 
-        jax.distributed.initialize()
+        from symbiosis_jax.training import ConfigError
+
+        try:
+            jax.distributed.initialize()
+        except ValueError as e:  # jax found no cluster to join
+            raise ConfigError(
+                f"--jax_distributed: jax.distributed.initialize() found no cluster to join "
+                f"({str(e).rstrip('.')}). "
+                "It detects Cloud TPU pods, SLURM, Open MPI and the other cluster environments jax "
+                "supports; on one machine leave the flag off."
+            ) from e
     config = flag_values.config
     if config is None:
         raise app.UsageError(

@@ -334,3 +334,17 @@ def test_jax_distributed_flag_initializes_first(train_module, fake_loop, config_
     order.clear()
     train_module.main_from_argv(["train.py", f"--config={config_file}:smoke"])
     assert order == ["loop"]
+
+
+def test_jax_distributed_outside_a_cluster_is_a_config_error(train_module, fake_loop, config_file,
+                                                              monkeypatch):
+    import jax
+
+    def no_cluster(*args, **kwargs):  # what jax raises on one machine
+        raise ValueError("coordinator_address should be defined.")
+
+    monkeypatch.setattr(jax.distributed, "initialize", no_cluster)
+    with pytest.raises(ConfigError, match=r"--jax_distributed: jax.distributed.initialize\(\) found no "
+                                          r"cluster to join \(coordinator_address should be defined\)\. It detects"):
+        train_module.main_from_argv(["train.py", f"--config={config_file}:smoke", "--jax_distributed"])
+    assert fake_loop == []
