@@ -39,6 +39,7 @@ from symbiosis_jax.loops import replay as replay_lib
 from symbiosis_jax.loops.alphazero_config import MAX_NUM_STEPS, check_divisible, default_config, validate_config
 from symbiosis_jax.loops.alphazero_search import GAMES, make_search_fn, pure_mcts_agent, validate_search_config
 from symbiosis_jax.loops.alphazero_selfplay import Sample, selfplay
+from symbiosis_jax.mcts.env import pgx_trace_context
 
 __all__ = [
     "GAMES",
@@ -288,17 +289,9 @@ def make_iteration_fn(config, env, graphdef, mesh) -> Callable[[jax.Array, Train
     return iteration_fn
 
 
-# pgx's go implementation broadcasts implicitly; let it, and only it, do so.
-_IMPLICIT_RANK_PROMOTION_GAMES = ("go_9x9",)
-
-
-def game_context(game: str):
-    """Context for tracing code that steps ``game``: allows pgx go's implicit rank promotion."""
-    import contextlib
-
-    if game in _IMPLICIT_RANK_PROMOTION_GAMES:
-        return jax.numpy_rank_promotion("allow")
-    return contextlib.nullcontext()
+# ``game_context(game)``: the context for tracing code that steps ``game``; it allows implicit
+# rank promotion for the pgx games that rely on it, and only them.
+game_context = pgx_trace_context
 
 
 def _sharded(search_fn, data_sharding):

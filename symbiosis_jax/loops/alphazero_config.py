@@ -5,6 +5,7 @@ from __future__ import annotations
 import ml_collections
 
 from symbiosis_jax.loops.alphazero_search import GAMES, validate_search_config
+from symbiosis_jax.mcts.env import PGX_GAMES
 
 
 def default_config(*, game: str) -> ml_collections.ConfigDict:
@@ -83,8 +84,8 @@ def default_config(*, game: str) -> ml_collections.ConfigDict:
     return config
 
 
-# Longest possible game in pgx (moves), the default length of a self-play scan.
-MAX_NUM_STEPS = {"tic_tac_toe": 9, "connect_four": 42, "othello": 80, "go_9x9": 162}
+# Longest possible game in pgx (plies), the default length of a self-play scan.
+MAX_NUM_STEPS = dict(PGX_GAMES)
 
 
 def _check_network(network: ml_collections.ConfigDict) -> None:

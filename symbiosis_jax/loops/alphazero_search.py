@@ -13,7 +13,9 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-GAMES = ("tic_tac_toe", "connect_four", "othello", "go_9x9")
+from symbiosis_jax.mcts.env import PGX_GAMES
+
+GAMES = tuple(PGX_GAMES)  # the pgx games the loop plays; to add one, see mcts.env.PGX_GAMES
 ALGORITHMS = ("gumbel", "puct")
 
 

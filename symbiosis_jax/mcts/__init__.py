@@ -15,7 +15,7 @@ Typical use (B games, A actions)::
 See docs/mcts.md.
 """
 
-from symbiosis_jax.mcts.env import GameEnv, PgxEnv, pgx_env
+from symbiosis_jax.mcts.env import PGX_GAMES, GameEnv, PgxEnv, pgx_env
 from symbiosis_jax.mcts.evaluators import make_network_evaluator, make_rollout_evaluator
 from symbiosis_jax.mcts.gumbel import gumbel_search, halving_schedule
 from symbiosis_jax.mcts.puct import puct_search, visit_policy
@@ -32,6 +32,7 @@ __all__ = [
     "EvaluateFn",
     "GameEnv",
     "NodeStats",
+    "PGX_GAMES",
     "PgxEnv",
     "ROOT",
     "SearchOutput",

@@ -6,8 +6,8 @@ can plug in by implementing `GameEnv`. All functions take and return a *single*
 (unbatched) state; the search `jax.vmap`s them over games.
 
 Games are two-player, zero-sum and strictly alternating: the player to move
-changes after every action (true for tic-tac-toe, connect four, othello and go,
-where a pass is an action). Values are always from the point of view of the
+changes after every action (true for every game in `PGX_GAMES`; in othello and
+go a pass is an action). Values are always from the point of view of the
 player to move, and `step` returns the reward of the player who just moved.
 """
 
@@ -20,7 +20,37 @@ import jax.numpy as jnp
 
 State = Any  # a pytree of arrays describing one game
 
-_PGX_GAMES = ("tic_tac_toe", "connect_four", "othello", "go_9x9")
+# The pgx games the adapter (and the AlphaZero loop) accepts: two-player, deterministic,
+# perfect-information and strictly alternating (a pass is an action), checked by random
+# play in tests/mcts/test_env.py. Value: the longest game in plies (pgx ends or truncates
+# a game there), the default length of a self-play scan. To add a pgx game that meets
+# those conditions, add it here (and to PGX_IMPLICIT_RANK_PROMOTION if its pgx code
+# needs that).
+PGX_GAMES = {
+    "tic_tac_toe": 9,
+    "connect_four": 42,
+    "othello": 80,
+    "hex": 122,  # 11 x 11 cells and the swap move
+    "go_9x9": 162,  # pgx truncates go at 2 x size^2 plies
+    "go_19x19": 722,
+    "animal_shogi": 256,
+    "gardner_chess": 256,
+    "chess": 512,
+    "shogi": 512,
+}
+# Of those, the games whose pgx code broadcasts arrays of different rank implicitly:
+# tracing them needs `jax.numpy_rank_promotion("allow")` when the option is "raise".
+PGX_IMPLICIT_RANK_PROMOTION = ("go_9x9", "go_19x19", "animal_shogi", "gardner_chess", "chess")
+
+
+def pgx_trace_context(name: str):
+    """Context for tracing pgx code of game `name`: allows implicit rank promotion where
+    that game's pgx implementation relies on it (`PGX_IMPLICIT_RANK_PROMOTION`)."""
+    import contextlib
+
+    if name in PGX_IMPLICIT_RANK_PROMOTION:
+        return jax.numpy_rank_promotion("allow")
+    return contextlib.nullcontext()
 
 
 @runtime_checkable
@@ -63,20 +93,24 @@ class PgxEnv:
     """
 
     def __init__(self, name: str):
-        if name not in _PGX_GAMES:
-            raise ValueError(f"name={name!r} is not one of {_PGX_GAMES}")
+        if name not in PGX_GAMES:
+            raise ValueError(f"name={name!r} is not one of {tuple(PGX_GAMES)} (the pgx games that "
+                             "are two-player, deterministic and strictly alternating)")
         import pgx  # deferred: keep `import symbiosis_jax.mcts` light
 
         self.name = name
         self.env = pgx.make(name)
-        self.num_actions = int(self.env.num_actions)
+        with pgx_trace_context(name):  # pgx computes num_actions from an initial state
+            self.num_actions = int(self.env.num_actions)
 
     def init(self, key: jax.Array) -> State:
-        return self.env.init(key)
+        with pgx_trace_context(self.name):
+            return self.env.init(key)
 
     def step(self, state: State, action: jax.Array) -> tuple[State, jax.Array]:
         mover = state.current_player
-        next_state = self.env.step(state, action)
+        with pgx_trace_context(self.name):
+            next_state = self.env.step(state, action)
         return next_state, next_state.rewards[mover]
 
     def observation(self, state: State) -> jax.Array:
@@ -101,7 +135,8 @@ def pgx_env(name: str) -> PgxEnv:
     """Returns the `GameEnv` adapter for a pgx game.
 
     Args:
-        name: one of "tic_tac_toe", "connect_four", "othello", "go_9x9".
+        name: a pgx game in `PGX_GAMES`: tic-tac-toe, connect four, othello, hex, go 9x9
+            and 19x19, animal shogi, gardner chess, chess, shogi.
 
     Returns:
         A `PgxEnv` whose functions act on one pgx `State`.
