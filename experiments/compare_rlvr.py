@@ -41,6 +41,9 @@ for _path in (_REPO, _HERE):  # the package and comparison.py beside this file
 
 import comparison  # noqa: E402
 
+# The default set: the four-loss ablation. `--losses` takes any loss of the RLVR loop
+# (`symbiosis_jax.loops.rlvr.LOSSES`); one without its own `configs/<loss>_arithmetic.py`
+# runs `configs/grpo_arithmetic.py` with `rl.loss=<loss>`.
 LOSSES = ("grpo", "dapo", "gspo", "dr_grpo")
 # Per-run metrics summarised per loss (mean, std, min, max, per seed), in table order.
 METRICS = ("start_pass@1", "final_pass@1", "best_pass@1", "pass@1_equal_samples",
@@ -84,12 +87,14 @@ def check_args(*, losses: Sequence[str], seeds: Sequence[int] | None, steps: int
         steps: None (the config's RL steps) or an integer >= 1.
         sft_steps: None (the config's) or an integer >= 0.
     """
+    from symbiosis_jax.loops.rlvr import LOSSES as known
+
     losses = tuple(losses)
     if not losses:
-        raise ValueError(f"losses is empty; give one or more of {LOSSES}.")
+        raise ValueError(f"losses is empty; give one or more of {tuple(known)}.")
     for loss in losses:
-        if loss not in LOSSES:
-            raise ValueError(f"loss {loss!r} is not one of {LOSSES}.")
+        if loss not in known:
+            raise ValueError(f"loss {loss!r} is not one of {tuple(known)}.")
     if len(set(losses)) != len(losses):
         raise ValueError(f"losses={losses} repeats a loss.")
     comparison.check_seeds(seeds)
@@ -118,10 +123,13 @@ def make_configs(*, losses: Sequence[str], seeds: Sequence[int] | None, steps: i
     planned = []
     for loss in losses:
         spec = os.path.join(_REPO, f"configs/{loss}_arithmetic.py")
+        loss_override = {}
+        if not os.path.exists(spec):  # a loss without its own config: GRPO's settings
+            spec, loss_override = os.path.join(_REPO, "configs/grpo_arithmetic.py"), {"rl.loss": loss}
         if variant:
             spec += f":{variant}"
         for seed in (seeds if seeds is not None else (None,)):
-            config = driver.load_config(spec, **(overrides or {}))
+            config = driver.load_config(spec, **loss_override, **(overrides or {}))
             if seed is not None:
                 config.seed = int(seed)
             if steps is not None:
@@ -404,7 +412,8 @@ def main(argv=None):
     parser.add_argument("--sft_steps", type=int, default=None,
                         help="cap on SFT warm-up steps (default: the config's)")
     parser.add_argument("--losses", default=",".join(LOSSES),
-                        help=f"comma-separated, from {','.join(LOSSES)} (default: all four)")
+                        help="comma-separated losses of the RLVR loop (symbiosis_jax.loops.rlvr."
+                             f"LOSSES; default: {','.join(LOSSES)})")
     parser.add_argument("--variant", default=None, help="config variant, e.g. smoke")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace run directories left in --out by an earlier comparison")

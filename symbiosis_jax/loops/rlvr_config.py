@@ -14,6 +14,9 @@ import numpy as np
 
 from symbiosis_jax import losses, tasks, training
 
+# The losses `config.rl.loss` names. A new loss is one entry here: a pure function with the
+# signature of `losses.grpo_loss` (keyword-only hyperparameters, which `config.rl.loss_kwargs`
+# is checked against); `experiments/compare_rlvr.py --losses` then accepts it too.
 LOSSES = {
     "grpo": losses.grpo_loss,
     "dapo": losses.dapo_loss,
@@ -21,8 +24,9 @@ LOSSES = {
     "dr_grpo": losses.dr_grpo_loss,
 }
 
-# Dr. GRPO (arXiv:2503.20783) drops the std normalisation of the group advantage.
-_DEFAULT_NORMALIZE_STD = {"grpo": True, "dapo": True, "gspo": True, "dr_grpo": False}
+# Losses whose group advantages are not divided by the group's std when `rl.normalize_std`
+# is None (the default; every other loss divides): Dr. GRPO (arXiv:2503.20783) drops it.
+_NO_STD_NORMALIZATION = ("dr_grpo",)
 
 
 def _loss_params(loss: str) -> set[str]:
@@ -37,7 +41,7 @@ def loss_settings(config) -> tuple[str, dict, bool]:
     kwargs.pop("ref_logp", None)
     normalize_std = rl.get("normalize_std", None)
     if normalize_std is None:
-        normalize_std = _DEFAULT_NORMALIZE_STD[rl.loss]
+        normalize_std = rl.loss not in _NO_STD_NORMALIZATION
     return rl.loss, kwargs, bool(normalize_std)
 
 

@@ -191,3 +191,19 @@ def test_samples_drawn_and_window_means_hand_worked():
     # Windows of 5 // 2 = 2 steps; the last window holds what is left.
     assert compare_rlvr._window_means(points, num_windows=2) == {2: 2.0, 4: 6.0, 5: 9.0}
     assert compare_rlvr._window_means(points, num_windows=100) == points
+
+
+def test_a_loss_added_to_the_loop_runs_with_grpos_config(monkeypatch):
+    # A new loss is one entry in the loop's table; without a configs/<loss>_arithmetic.py the
+    # comparison runs GRPO's config with rl.loss set to it (it had its own hard-coded list).
+    from symbiosis_jax import losses
+    from symbiosis_jax.loops import rlvr_config
+
+    monkeypatch.setitem(rlvr_config.LOSSES, "grpo_copy", losses.grpo_loss)
+    planned = compare_rlvr.make_configs(losses=("dr_grpo", "grpo_copy"), seeds=(0,), steps=None,
+                                        sft_steps=None, variant="smoke")
+    assert [(loss, c.name, c.rl.loss) for _, loss, c in planned] == [
+        ("dr_grpo", "dr_grpo_arithmetic", "dr_grpo"), ("grpo_copy", "grpo_arithmetic", "grpo_copy")]
+    # Its advantages are std-normalised like every loss but Dr. GRPO's.
+    assert rlvr_config.loss_settings(planned[1][2])[2] is True
+    assert rlvr_config.loss_settings(planned[0][2])[2] is False
