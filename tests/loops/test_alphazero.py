@@ -28,19 +28,22 @@ def _config(name, **overrides):
     return driver.load_config(os.path.join(_REPO, "configs", f"{name}.py:smoke"), **overrides)
 
 
-@pytest.mark.parametrize("game", ["hex", "animal_shogi"])
-def test_a_pgx_game_without_a_config_runs_from_an_override(game, tmp_path):
-    """Any game in mcts.PGX_GAMES plays through the loop, evaluation included, from another
-    game's config (animal shogi's pgx code needs implicit rank promotion; the suite raises)."""
+# Evaluation compiles the arena too: 90-250 s in CI for these boards, so only with -m slow.
+@pytest.mark.parametrize("game, evaluate", [("hex", False), pytest.param("hex", True, marks=pytest.mark.slow),
+                                            pytest.param("animal_shogi", True, marks=pytest.mark.slow)])
+def test_a_pgx_game_without_a_config_runs_from_an_override(game, evaluate, tmp_path):
+    """Any game in mcts.PGX_GAMES plays through the loop from another game's config (animal
+    shogi's pgx code needs implicit rank promotion; the suite raises)."""
     from symbiosis_jax import mcts
 
     config = _config("alphazero_connect4", game=game, **{
         "train.augment_mirror": False, "selfplay.max_num_steps": mcts.PGX_GAMES[game],
-        "eval.every": 1, "eval.opponents": ("random",), "eval.num_games": 2})
+        "eval.every": int(evaluate), "eval.opponents": ("random",), "eval.num_games": 2})
     out = driver.run(config, workdir=str(tmp_path), verbose=False)
     assert out["iteration"] == 1 and out["selfplay/finished_fraction"] == 1.0
     assert np.isfinite(out["train/loss"]) and out["selfplay/num_positions"] > 0
-    assert 0.0 <= out["eval/random/win_rate"] <= 1.0
+    if evaluate:
+        assert 0.0 <= out["eval/random/win_rate"] <= 1.0
 
 
 @pytest.mark.parametrize("name", CONFIGS)
