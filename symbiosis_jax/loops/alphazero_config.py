@@ -85,7 +85,7 @@ def default_config(*, game: str) -> ml_collections.ConfigDict:
 
 
 # Longest possible game in pgx (plies), the default length of a self-play scan.
-MAX_NUM_STEPS = dict(PGX_GAMES)
+MAX_NUM_STEPS = PGX_GAMES  # one table: mcts.env.PGX_GAMES
 
 
 def _check_network(network: ml_collections.ConfigDict) -> None:

@@ -353,9 +353,9 @@ def run(
     """
     try:
         train, workdir, overwrite = _checked_run_inputs(config, workdir, resume, overwrite, config_spec)
-    except ConfigError:
-        raise
     except ValueError as e:  # the loops' validators raise plain ValueErrors
+        if isinstance(e, ConfigError):
+            raise
         raise ConfigError(str(e)) from e
     if verbose:
         import jax
