@@ -113,6 +113,52 @@ def _check_network(network: ml_collections.ConfigDict) -> None:
             raise ValueError(f"config.network.hidden_sizes={sizes!r} must be a non-empty tuple of positive ints")
 
 
+def check_network_outputs(config: ml_collections.ConfigDict) -> None:
+    """Builds ``config.network`` for ``config.game`` abstractly and checks what it returns.
+
+    Nothing is allocated or compiled (``jax.eval_shape``): the network is constructed and
+    applied to a batch of two observations of the game, and must return ``(logits [2, A],
+    value [2])`` in floating point. This catches, before the first iteration compiles,
+    a network added to ``NETWORKS`` whose config values it cannot be built with or whose
+    outputs the loop cannot use.
+
+    Raises:
+        ValueError: naming ``config.network`` and the error the network raised, or the
+            shapes it returned.
+    """
+    import jax
+    import jax.numpy as jnp
+    import pgx
+
+    from symbiosis_jax.mcts.env import pgx_trace_context
+    from symbiosis_jax.networks import make_network
+
+    env = pgx.make(config.game)
+    with pgx_trace_context(config.game):
+        obs = jax.eval_shape(jax.vmap(env.init), jax.random.split(jax.random.PRNGKey(0), 2)).observation
+    kwargs = {k: v for k, v in config.network.items() if k != "name"}
+    name = config.network.name
+
+    def build_and_apply(obs):
+        net = make_network(name, obs_shape=obs.shape[1:], num_actions=env.num_actions, seed=0, **kwargs)
+        return net(obs)
+
+    try:
+        out = jax.eval_shape(build_and_apply, obs)
+    except Exception as e:  # the network's own error, whatever its type
+        raise ValueError(
+            f"config.network (name={name!r}, fields {kwargs}) cannot be built and applied to "
+            f"{config.game} observations {obs.dtype.name}{list(obs.shape)}: {type(e).__name__}: {e}"
+        ) from e
+    want = f"(logits [2, {env.num_actions}], value [2]) in floating point"
+    ok = isinstance(out, tuple) and len(out) == 2 and all(
+        hasattr(x, "shape") and jnp.issubdtype(x.dtype, jnp.floating) for x in out)
+    if not ok or out[0].shape != (2, env.num_actions) or out[1].shape != (2,):
+        got = jax.tree.map(lambda x: f"{x.dtype.name}{list(x.shape)}", out)
+        raise ValueError(f"config.network (name={name!r}) returned {got} for a batch of 2 {config.game} "
+                         f"observations; the loop needs {want}")
+
+
 def validate_config(config: ml_collections.ConfigDict) -> None:
     """Checks every field the loop reads and raises a clear ``ValueError`` before compiling.
 
@@ -200,6 +246,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             raise ValueError("config.eval.opponents: 'minimax' exists only for config.game='tic_tac_toe'")
     if config.eval.baseline_num_simulations <= 0:
         raise ValueError(f"config.eval.baseline_num_simulations={config.eval.baseline_num_simulations} must be > 0")
+    check_network_outputs(config)  # last: it traces the network (well under a second)
 
 
 def check_divisible(config, mesh) -> None:

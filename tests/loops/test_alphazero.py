@@ -6,8 +6,11 @@ import os
 import sys
 
 import jax
+import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
+from flax import nnx
 
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if _REPO not in sys.path:
@@ -203,6 +206,52 @@ def test_bad_config_fails_before_compiling(overrides, message, tmp_path, monkeyp
     config = _config("alphazero_tictactoe", **overrides)
     with pytest.raises(ValueError, match=message):
         alphazero.train(config, workdir=str(tmp_path))
+
+
+class _TinyNet(nnx.Module):
+    """A network a user adds to NETWORKS: a linear policy and value, with a width to check."""
+
+    def __init__(self, *, obs_shape, num_actions, width: int = 4, value_dims: int = 1, rngs):
+        if width <= 0:
+            raise ValueError(f"width={width} must be positive")
+        self.value_dims = value_dims
+        self.hidden = nnx.Linear(int(np.prod(obs_shape)), width, rngs=rngs)
+        self.policy = nnx.Linear(width, num_actions, rngs=rngs)
+        self.value = nnx.Linear(width, 1, rngs=rngs)
+
+    def __call__(self, obs):
+        x = jax.nn.relu(self.hidden(obs.reshape(obs.shape[0], -1).astype(jnp.float32)))
+        value = jnp.tanh(self.value(x))
+        return self.policy(x), (value[:, 0] if self.value_dims == 1 else value)
+
+
+@pytest.mark.parametrize(
+    "fields,message",
+    [
+        # Were raised in the first iteration, under jit, after the workdir was written.
+        ({"width": 0}, r"config.network \(name='tiny', fields \{'width': 0\}\) cannot be built and applied to "
+                       r"tic_tac_toe observations bool\[2, 3, 3, 2\]: ValueError: width=0 must be positive"),
+        ({"value_dims": 2}, r"config.network \(name='tiny'\) returned \(.float32\[2, 9\].?, .float32\[2, 1\].?\) "
+                            r"for a batch of 2 tic_tac_toe observations; the loop needs \(logits \[2, 9\], value \[2\]\)"),
+    ],
+)
+def test_a_user_network_is_checked_before_compiling(fields, message, tmp_path, monkeypatch):
+    from symbiosis_jax.networks import factory
+
+    monkeypatch.setitem(factory.NETWORKS, "tiny", _TinyNet)
+
+    def no_compile(*args, **kwargs):
+        raise AssertionError("compiled before validating")
+
+    monkeypatch.setattr(alphazero, "cached_iteration_fn", no_compile)
+    monkeypatch.setattr(alphazero, "init_train_state", no_compile)
+    config = _config("alphazero_tictactoe")
+    config.network = ml_collections.ConfigDict(dict(name="tiny", **fields))
+    with pytest.raises(ValueError, match=message):
+        alphazero.train(config, workdir=str(tmp_path))
+    # With good values the same network passes the check.
+    config.network = ml_collections.ConfigDict(dict(name="tiny", width=3))
+    alphazero.validate_config(config)
 
 
 def test_selfplay_targets_follow_the_outcome():
