@@ -9,10 +9,17 @@ import ml_collections
 VARIANTS = (None, "smoke")
 
 
-def is_smoke(arg: str | None) -> bool:
-    """Parses a config argument: None/"" is the full run, "smoke" shrinks every size."""
-    if arg not in (None, "", "smoke"):
-        raise ValueError(f"variant {arg!r} is not one of {VARIANTS}")
+def is_smoke(arg: str | None, *, variants: tuple = VARIANTS) -> bool:
+    """Parses a config argument: None/"" is the full run, "smoke" shrinks every size.
+
+    Args:
+        arg: the text after ``:`` in ``--config=configs/NAME.py:variant``.
+        variants: the variants this config has (a config with more names them here).
+    """
+    if arg == "":
+        arg = None
+    if arg not in variants:
+        raise ValueError(f"variant {arg!r} is not one of {variants}")
     return arg == "smoke"
 
 

@@ -450,15 +450,20 @@ def train(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = Fal
                            append=latest is not None, drop_after=latest)
     start = int(ts.iteration)
     total = config.train.num_iterations
-    bar = ProgressBar(total, keys=("train/loss", "selfplay/game_length"), initial=start,
+    time_limit = config.train.get("time_limit_s", 0)
+    # Under a time limit the iteration count is usually set out of reach (the one-hour
+    # configs say 100,000): the bar then counts iterations without a total, so no false ETA.
+    bar = ProgressBar(None if time_limit else total, keys=("train/loss", "selfplay/game_length"), initial=start,
                       enabled=config.logging.progress_bar, desc="alphazero")
     if latest is not None:
         bar.write(f"[alphazero] resumed from {ckpt.directory} at iteration {start}")
+    if time_limit and start < total:
+        bar.write(f"[alphazero] training stops after {time_limit / 60:.3g} minutes (train.time_limit_s) or at "
+                  f"iteration {total}, whichever comes first, with a last evaluation and checkpoint")
     if start < total:
         bar.write("[alphazero] the first iteration compiles self-play and the update "
                   "(seconds for tic-tac-toe, minutes for go 9x9)")
     t0, c0 = time.time(), time.process_time()
-    time_limit = config.train.get("time_limit_s", 0)
     metrics: dict = {}
     last_eval: dict = {}
     try:

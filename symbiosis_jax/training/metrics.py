@@ -166,7 +166,7 @@ class ProgressBar:
     """A tqdm bar over steps whose postfix shows chosen metrics.
 
     Args:
-        total: number of steps.
+        total: number of steps; None: no total (a run that stops on a time limit), so no ETA.
         keys: metric names to show (others are ignored).
         initial: starting step (when resuming).
         enabled: False gives a bar that does nothing (and off process 0 it is off).
@@ -175,7 +175,7 @@ class ProgressBar:
 
     def __init__(
         self,
-        total: int,
+        total: int | None,
         *,
         keys: Sequence[str] = ("loss",),
         initial: int = 0,

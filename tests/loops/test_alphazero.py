@@ -61,6 +61,32 @@ def test_smoke_variant_runs_one_iteration(name, tmp_path):
     assert out["plot"] == str(tmp_path / "strength.png") and os.path.getsize(out["plot"]) > 0
 
 
+@pytest.mark.parametrize("spec", [f"{n}.py{':' + v if v else ''}" for n in CONFIGS
+                                  for v in ((None, "cpu", "smoke") if n == "alphazero_othello" else (None, "smoke"))])
+def test_every_config_variant_validates_at_full_size(spec):
+    # The full sizes are never run by the suite; validating them checks the network (built
+    # under eval_shape), the search against its tree, the batch sizes and the optimizer.
+    config = driver.load_config(os.path.join(_REPO, "configs", spec))
+    alphazero.validate_config(config)
+
+
+def test_time_limit_stops_with_a_last_evaluation_and_checkpoint(tmp_path, capsys):
+    # Iteration 1 compiles (seconds), so a 1 s limit ends the run after it, with the last
+    # step's log row, evaluation and checkpoint, whatever train.num_iterations says.
+    config = _config("alphazero_tictactoe", **{"train.num_iterations": 50, "train.time_limit_s": 1,
+                                                "eval.every": 25, "eval.opponents": ("random",),
+                                                "logging.log_every": 10, "logging.checkpoint_every": 25})
+    out = alphazero.train(config, workdir=str(tmp_path))
+    assert out["iteration"] == 1 and out["wall_seconds"] > 1
+    rows = read_jsonl(str(tmp_path / "metrics.jsonl"))
+    assert [r["step"] for r in rows] == [1] and 0 <= rows[0]["eval/random/win_rate"] <= 1
+    assert sorted(os.listdir(tmp_path / "checkpoints")) == ["1"]
+    printed = capsys.readouterr().out
+    assert ("[alphazero] training stops after 0.0167 minutes (train.time_limit_s) or at iteration 50, "
+            "whichever comes first") in printed
+    assert "[alphazero] done: iteration 1 of 50" in printed
+
+
 def test_strength_plot_reads_evaluations_and_needs_training_rows(tmp_path, monkeypatch):
     import matplotlib.axes
 
