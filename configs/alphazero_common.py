@@ -25,12 +25,13 @@ def is_smoke(arg: str | None, *, variants: tuple = VARIANTS) -> bool:
 
 def shrink_for_smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """Shrinks every size so one iteration runs in seconds; returns ``config``."""
-    # The built-in networks' sizes; another network keeps the sizes its config gives.
-    if config.network.name == "mlp":
-        config.network.hidden_sizes = (16,)
-    elif config.network.name == "resnet":
-        config.network.num_channels = 4
-        config.network.num_blocks = 1
+    # The built-in networks' sizes (whichever is chosen); another network keeps the sizes
+    # its config gives.
+    if "mlp" in config.network:
+        config.network.mlp.hidden_sizes = (16,)
+    if "resnet" in config.network:
+        config.network.resnet.num_channels = 4
+        config.network.resnet.num_blocks = 1
     config.search.num_simulations = 4
     config.search.num_nodes = config.search.num_simulations + 1
     config.selfplay.batch_size = 8

@@ -22,8 +22,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     smoke = alphazero_common.is_smoke(arg)
     config = default_config(game="connect_four")
     # On a CPU a small MLP plays many more games per minute than a ResNet; on a GPU use
-    # --config.network.name=resnet (num_channels=64, num_blocks=5 are read by the ResNet).
-    config.network = ml_collections.ConfigDict(dict(name="mlp", hidden_sizes=(256, 256)))
+    # --config.network.name=resnet (its section's sizes below).
+    config.network.name = "mlp"
+    config.network.mlp.hidden_sizes = (256, 256)
+    config.network.resnet.num_channels = 64
+    config.network.resnet.num_blocks = 5
     config.search.num_simulations = 32
     config.search.num_nodes = config.search.num_simulations + 1
     config.search.max_num_considered_actions = 7

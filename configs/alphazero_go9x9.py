@@ -17,9 +17,9 @@ from symbiosis_jax.loops.alphazero import default_config
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     smoke = alphazero_common.is_smoke(arg)
     config = default_config(game="go_9x9")
-    config.network = ml_collections.ConfigDict(
-        dict(name="resnet", num_channels=128, num_blocks=8)
-    )
+    config.network.name = "resnet"
+    config.network.resnet.num_channels = 128
+    config.network.resnet.num_blocks = 8
     config.search.num_simulations = 64
     config.search.num_nodes = config.search.num_simulations + 1
     config.search.max_num_considered_actions = 16

@@ -20,9 +20,9 @@ VARIANTS = (None, "cpu", "smoke")
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     smoke = alphazero_common.is_smoke(arg, variants=VARIANTS)
     config = default_config(game="othello")
-    config.network = ml_collections.ConfigDict(
-        dict(name="resnet", num_channels=128, num_blocks=6)
-    )
+    config.network.name = "resnet"
+    config.network.resnet.num_channels = 128
+    config.network.resnet.num_blocks = 6
     config.search.num_simulations = 64
     config.search.num_nodes = config.search.num_simulations + 1
     config.search.max_num_considered_actions = 16
@@ -57,7 +57,8 @@ def _cpu_sizes(config: ml_collections.ConfigDict) -> None:
     An iteration (256 games of ~60 moves, 64 updates of 512 positions) takes ~12 s on an
     idle 2-core CPU, so the 55 minutes hold ~250 iterations.
     """
-    config.network = ml_collections.ConfigDict(dict(name="mlp", hidden_sizes=(256, 256)))
+    config.network.name = "mlp"
+    config.network.mlp.hidden_sizes = (256, 256)
     config.search.num_simulations = 32
     config.search.num_nodes = config.search.num_simulations + 1
     config.selfplay.batch_size = 256

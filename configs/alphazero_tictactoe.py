@@ -22,7 +22,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         raise ValueError(f"variant {arg!r} is not one of (None, 'smoke')")
     smoke = arg == "smoke"
     config = default_config(game="tic_tac_toe")
-    config.network = ml_collections.ConfigDict(dict(name="mlp", hidden_sizes=(16,) if smoke else (128, 128)))
+    config.network.name = "mlp"
+    config.network.mlp.hidden_sizes = (16,) if smoke else (128, 128)
 
     config.search.num_simulations = 4 if smoke else 32
     config.search.num_nodes = config.search.num_simulations + 1

@@ -36,7 +36,8 @@ import optax
 from flax import nnx
 
 from symbiosis_jax.loops import replay as replay_lib
-from symbiosis_jax.loops.alphazero_config import MAX_NUM_STEPS, check_divisible, default_config, validate_config
+from symbiosis_jax.loops.alphazero_config import (MAX_NUM_STEPS, check_divisible, default_config, network_kwargs,
+                                                  validate_config)
 from symbiosis_jax.loops.alphazero_search import GAMES, make_search_fn, pure_mcts_agent, validate_search_config
 from symbiosis_jax.loops.alphazero_selfplay import Sample, selfplay
 from symbiosis_jax.mcts.env import pgx_trace_context
@@ -105,7 +106,7 @@ def make_model(config: ml_collections.ConfigDict, env) -> nnx.Module:
     """The policy-value network of ``config.network`` for ``env``, initialised from ``config.seed``."""
     from symbiosis_jax.networks import make_network
 
-    kwargs = {k: v for k, v in config.network.items() if k != "name"}
+    kwargs = network_kwargs(config.network)
     obs_shape = env.observation_shape
     return make_network(
         config.network.name, obs_shape=obs_shape, num_actions=env.num_actions, seed=config.seed, **kwargs

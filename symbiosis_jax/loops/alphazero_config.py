@@ -14,8 +14,11 @@ def default_config(*, game: str) -> ml_collections.ConfigDict:
     The experiment file adds ``optimizer``, ``mesh`` and ``logging`` from
     ``configs/common.py`` and changes sizes. Fields:
 
-    * ``network``: ``name`` (``"resnet"`` | ``"mlp"``) and that network's keyword
-      hyperparameters (``num_channels``, ``num_blocks`` | ``hidden_sizes``).
+    * ``network``: ``name`` (a key of ``networks.NETWORKS``: ``"resnet"`` | ``"mlp"``) and one
+      section per network holding its keyword hyperparameters at their defaults
+      (``network.resnet.num_channels``, ``network.resnet.num_blocks``,
+      ``network.mlp.hidden_sizes``): ``--config.network.name`` switches networks, each keeping
+      its own sizes.
     * ``search``: ``algorithm`` (``"gumbel"`` | ``"puct"``), ``num_simulations``,
       ``num_nodes`` (tree capacity, at least ``num_simulations + 1``),
       ``max_num_considered_actions`` and ``gumbel_scale`` (Gumbel; the self-play noise,
@@ -51,7 +54,7 @@ def default_config(*, game: str) -> ml_collections.ConfigDict:
     config.seed = 0
     config.game = game
 
-    config.network = ml_collections.ConfigDict(dict(name="resnet", num_channels=64, num_blocks=4))
+    config.network = network_sections(name="resnet")
     config.search = ml_collections.ConfigDict(
         dict(
             algorithm="gumbel",
@@ -88,29 +91,73 @@ def default_config(*, game: str) -> ml_collections.ConfigDict:
 MAX_NUM_STEPS = PGX_GAMES  # one table: mcts.env.PGX_GAMES
 
 
-def _check_network(network: ml_collections.ConfigDict) -> None:
-    """The network's fields exist and have sizes it can be built with (it is built under jit)."""
+def _network_fields(name: str) -> dict:
+    """The keyword hyperparameters of network ``name`` (its constructor's, less the loop's own)."""
     import inspect
 
     from symbiosis_jax.networks import NETWORKS
+
+    return {p.name: p for p in inspect.signature(NETWORKS[name].__init__).parameters.values()
+            if p.kind == p.KEYWORD_ONLY and p.name not in ("obs_shape", "num_actions", "rngs")}
+
+
+def network_sections(*, name: str) -> ml_collections.ConfigDict:
+    """``config.network``: ``name`` and a section per network in ``NETWORKS`` at its defaults.
+
+    A network's hyperparameters without a default are left out of its section; a config
+    that picks that network sets them.
+    """
+    from symbiosis_jax.networks import NETWORKS
+
+    sections = {n: ml_collections.ConfigDict({k: p.default for k, p in _network_fields(n).items()
+                                               if p.default is not p.empty})
+                for n in NETWORKS}
+    return ml_collections.ConfigDict(dict(name=name, **sections))
+
+
+def network_kwargs(network: ml_collections.ConfigDict) -> dict:
+    """The keyword hyperparameters the chosen network is built with: its section's fields."""
+    return dict(network.get(network.name, {}))
+
+
+def _check_network(network: ml_collections.ConfigDict) -> None:
+    """Every section names a network and holds its fields; the sizes of the built-in ones
+    are ones they can be built with (the network is built under jit)."""
+    from symbiosis_jax.networks import NETWORKS
     from symbiosis_jax.networks.resnet import check_resnet_sizes
 
-    params = {p.name: p for p in inspect.signature(NETWORKS[network.name].__init__).parameters.values()
-              if p.kind == p.KEYWORD_ONLY and p.name not in ("obs_shape", "num_actions", "rngs")}
-    given = {k: v for k, v in network.items() if k != "name"}
-    for k in given:
-        if k not in params:
-            raise ValueError(f"config.network.{k} is not a field of the {network.name!r} network; fields: {list(params)}")
-    # The network's own defaults fill what the config leaves out.
-    kwargs = {k: given.get(k, p.default) for k, p in params.items()}
-    if network.name == "resnet":
+    for key, section in network.items():
+        if key == "name":
+            continue
+        if key not in NETWORKS:
+            owners = [n for n in sorted(NETWORKS) if key in _network_fields(n)]
+            hint = (f"; {key!r} is a field of the {owners[0]!r} network: set config.network.{owners[0]}.{key}"
+                    if owners else "")
+            raise ValueError(f"config.network.{key} is not a network of {tuple(sorted(NETWORKS))}: each network's "
+                             f"hyperparameters live in its own section, config.network.<network>.<field>{hint}")
+        fields = _network_fields(key)
+        if not isinstance(section, (ml_collections.ConfigDict, dict)):
+            raise ValueError(f"config.network.{key}={section!r} must be a section of the {key!r} network's "
+                             f"fields {list(fields)}")
+        for k in section:
+            if k not in fields:
+                raise ValueError(f"config.network.{key}.{k} is not a field of the {key!r} network; "
+                                 f"fields: {list(fields)}")
+    given = network_kwargs(network)
+    missing = [k for k, p in _network_fields(network.name).items() if p.default is p.empty and k not in given]
+    if missing:
+        raise ValueError(f"config.network.name={network.name!r} needs config.network.{network.name}."
+                         f"{missing[0]} (the network's constructor has no default for it)")
+    # The built-in networks' sizes, in every section the config has (a chosen one or not).
+    if "resnet" in network:
+        kwargs = {k: network.resnet.get(k, p.default) for k, p in _network_fields("resnet").items()}
         check_resnet_sizes(num_channels=kwargs["num_channels"], num_blocks=kwargs["num_blocks"],
-                           prefix="config.network.")
-    elif network.name == "mlp":
-        sizes = kwargs["hidden_sizes"]
+                           prefix="config.network.resnet.")
+    if "mlp" in network:
+        sizes = network.mlp.get("hidden_sizes", _network_fields("mlp")["hidden_sizes"].default)
         if not isinstance(sizes, (tuple, list)) or not sizes or any(
                 not isinstance(h, int) or isinstance(h, bool) or h <= 0 for h in sizes):
-            raise ValueError(f"config.network.hidden_sizes={sizes!r} must be a non-empty tuple of positive ints")
+            raise ValueError(f"config.network.mlp.hidden_sizes={sizes!r} must be a non-empty tuple of positive ints")
 
 
 def check_network_outputs(config: ml_collections.ConfigDict) -> None:
@@ -136,7 +183,7 @@ def check_network_outputs(config: ml_collections.ConfigDict) -> None:
     env = pgx.make(config.game)
     with pgx_trace_context(config.game):
         obs = jax.eval_shape(jax.vmap(env.init), jax.random.split(jax.random.PRNGKey(0), 2)).observation
-    kwargs = {k: v for k, v in config.network.items() if k != "name"}
+    kwargs = network_kwargs(config.network)
     name = config.network.name
 
     def build_and_apply(obs):
@@ -147,7 +194,7 @@ def check_network_outputs(config: ml_collections.ConfigDict) -> None:
         out = jax.eval_shape(build_and_apply, obs)
     except Exception as e:  # the network's own error, whatever its type
         raise ValueError(
-            f"config.network (name={name!r}, fields {kwargs}) cannot be built and applied to "
+            f"config.network.name={name!r} with config.network.{name}={kwargs} cannot be built and applied to "
             f"{config.game} observations {obs.dtype.name}{list(obs.shape)}: {type(e).__name__}: {e}"
         ) from e
     want = f"(logits [2, {env.num_actions}], value [2]) in floating point"
@@ -155,7 +202,7 @@ def check_network_outputs(config: ml_collections.ConfigDict) -> None:
         hasattr(x, "shape") and jnp.issubdtype(x.dtype, jnp.floating) for x in out)
     if not ok or out[0].shape != (2, env.num_actions) or out[1].shape != (2,):
         got = jax.tree.map(lambda x: f"{x.dtype.name}{list(x.shape)}", out)
-        raise ValueError(f"config.network (name={name!r}) returned {got} for a batch of 2 {config.game} "
+        raise ValueError(f"config.network.name={name!r} returned {got} for a batch of 2 {config.game} "
                          f"observations; the loop needs {want}")
 
 

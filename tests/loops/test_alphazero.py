@@ -217,10 +217,9 @@ def test_resume_with_a_changed_config_is_rejected_before_building(tmp_path, monk
         ({"train.value_coef": -1.0}, r"config.train.value_coef=-1.0 must be >= 0"),
         ({"optimizer.learning_rate": -1.0}, r"optimizer.learning_rate=-1.0 must be a positive float"),
         # Were raised while the network was built under jit, or (num_blocks < 0) not at all.
-        ({"network.hidden_sizes": (0,)}, r"config.network.hidden_sizes=\(0,\) must be a non-empty tuple"),
-        ({"network.name": "resnet", "network.hidden_sizes": (8,)},
-         r"config.network.hidden_sizes is not a field of the 'resnet' network; "
-         r"fields: \['num_channels', 'num_blocks'\]"),
+        ({"network.mlp.hidden_sizes": (0,)}, r"config.network.mlp.hidden_sizes=\(0,\) must be a non-empty tuple"),
+        # A section the config does not choose is checked too.
+        ({"network.resnet.num_blocks": -1}, r"config.network.resnet.num_blocks=-1 must be an int >= 0"),
     ],
 )
 def test_bad_config_fails_before_compiling(overrides, message, tmp_path, monkeypatch):
@@ -255,9 +254,9 @@ class _TinyNet(nnx.Module):
     "fields,message",
     [
         # Were raised in the first iteration, under jit, after the workdir was written.
-        ({"width": 0}, r"config.network \(name='tiny', fields \{'width': 0\}\) cannot be built and applied to "
-                       r"tic_tac_toe observations bool\[2, 3, 3, 2\]: ValueError: width=0 must be positive"),
-        ({"value_dims": 2}, r"config.network \(name='tiny'\) returned \(.float32\[2, 9\].?, .float32\[2, 1\].?\) "
+        ({"width": 0}, r"config.network.name='tiny' with config.network.tiny=\{'width': 0\} cannot be built and "
+                       r"applied to tic_tac_toe observations bool\[2, 3, 3, 2\]: ValueError: width=0 must be positive"),
+        ({"value_dims": 2}, r"config.network.name='tiny' returned \(.float32\[2, 9\].?, .float32\[2, 1\].?\) "
                             r"for a batch of 2 tic_tac_toe observations; the loop needs \(logits \[2, 9\], value \[2\]\)"),
     ],
 )
@@ -272,12 +271,40 @@ def test_a_user_network_is_checked_before_compiling(fields, message, tmp_path, m
     monkeypatch.setattr(alphazero, "cached_iteration_fn", no_compile)
     monkeypatch.setattr(alphazero, "init_train_state", no_compile)
     config = _config("alphazero_tictactoe")
-    config.network = ml_collections.ConfigDict(dict(name="tiny", **fields))
+    config.network.name = "tiny"
+    config.network.tiny = ml_collections.ConfigDict(fields)
     with pytest.raises(ValueError, match=message):
         alphazero.train(config, workdir=str(tmp_path))
     # With good values the same network passes the check.
-    config.network = ml_collections.ConfigDict(dict(name="tiny", width=3))
+    config.network.tiny = ml_collections.ConfigDict(dict(width=3))
     alphazero.validate_config(config)
+    # default_config gives a registered network a section at its constructor's defaults.
+    assert alphazero.default_config(game="hex").network.tiny.to_dict() == {"width": 4, "value_dims": 1}
+
+
+def test_network_sections_switch_networks_and_name_misplaced_fields():
+    # Was: --config.network.name=resnet on the MLP config failed ("hidden_sizes is not a
+    # field of the 'resnet' network") although the config said to switch networks that way.
+    config = driver.load_config(os.path.join(_REPO, "configs", "alphazero_connect4.py"), **{"network.name": "resnet"})
+    alphazero.validate_config(config)
+    assert alphazero.network_kwargs(config.network) == {"num_channels": 64, "num_blocks": 5}
+    env = alphazero.make_env(config)
+    model = alphazero.make_model(config, env)
+    assert len(model.blocks) == 5 and model.stem.out_features == 64
+    config.network.name = "mlp"
+    assert alphazero.network_kwargs(config.network) == {"hidden_sizes": (256, 256)}
+    flat = _config("alphazero_tictactoe")
+    flat.network.hidden_sizes = (8,)  # a field outside its network's section
+    with pytest.raises(ValueError, match=r"config.network.hidden_sizes is not a network of \('mlp', 'resnet'\): "
+                                         r"each network's hyperparameters live in its own section, "
+                                         r"config.network.<network>.<field>; 'hidden_sizes' is a field of the 'mlp' "
+                                         r"network: set config.network.mlp.hidden_sizes"):
+        alphazero.validate_config(flat)
+    typo = _config("alphazero_tictactoe")
+    typo.network.resnet.num_chanels = 8
+    with pytest.raises(ValueError, match=r"config.network.resnet.num_chanels is not a field of the 'resnet' network; "
+                                         r"fields: \['num_channels', 'num_blocks'\]"):
+        alphazero.validate_config(typo)
 
 
 def test_selfplay_targets_follow_the_outcome():

@@ -23,9 +23,9 @@ pytestmark = pytest.mark.usefixtures("fast_compiles")
 
 def test_parse_arm():
     assert ca.parse_arm("gumbel") == ca.Arm("gumbel", ())
-    arm = ca.parse_arm("big:network.hidden_sizes=(64, 64),search.algorithm=puct")
-    assert arm == ca.Arm("big", (("network.hidden_sizes", "(64, 64)"), ("search.algorithm", "puct")))
-    assert arm.label() == "big (network.hidden_sizes=(64, 64), search.algorithm=puct)"
+    arm = ca.parse_arm("big:network.mlp.hidden_sizes=(64, 64),search.algorithm=puct")
+    assert arm == ca.Arm("big", (("network.mlp.hidden_sizes", "(64, 64)"), ("search.algorithm", "puct")))
+    assert arm.label() == "big (network.mlp.hidden_sizes=(64, 64), search.algorithm=puct)"
     assert ca.parse_overrides(" a.b = 1 ,, c=x ", what="--set") == (("a.b", "1"), ("c", "x"))
 
 
