@@ -13,14 +13,12 @@ docs/alphazero.md for the measured run.
 
 import ml_collections
 
-from configs import common
+from configs import alphazero_common, common
 from symbiosis_jax.loops.alphazero import default_config
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-    if arg not in (None, "", "smoke"):
-        raise ValueError(f"variant {arg!r} is not one of (None, 'smoke')")
-    smoke = arg == "smoke"
+    smoke = alphazero_common.is_smoke(arg)  # its smoke sizes are set field by field below
     config = default_config(game="tic_tac_toe")
     config.network.name = "mlp"
     config.network.mlp.hidden_sizes = (16,) if smoke else (128, 128)
