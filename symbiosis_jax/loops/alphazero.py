@@ -460,7 +460,8 @@ def train(config: ml_collections.ConfigDict, *, workdir: str, resume: bool = Fal
         bar.write(f"[alphazero] resumed from {ckpt.directory} at iteration {start}")
     if time_limit and start < total:
         bar.write(f"[alphazero] training stops after {time_limit / 60:.3g} minutes (train.time_limit_s) or at "
-                  f"iteration {total}, whichever comes first, with a last evaluation and checkpoint")
+                  f"iteration {total}, whichever comes first, with a last "
+                  + ("evaluation and checkpoint" if config.eval.every else "checkpoint"))
     if start < total:
         bar.write("[alphazero] the first iteration compiles self-play and the update "
                   "(seconds for tic-tac-toe, minutes for go 9x9)")

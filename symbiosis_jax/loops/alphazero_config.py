@@ -201,7 +201,7 @@ def check_network_outputs(config: ml_collections.ConfigDict) -> None:
     ok = isinstance(out, tuple) and len(out) == 2 and all(
         hasattr(x, "shape") and jnp.issubdtype(x.dtype, jnp.floating) for x in out)
     if not ok or out[0].shape != (2, env.num_actions) or out[1].shape != (2,):
-        got = jax.tree.map(lambda x: f"{x.dtype.name}{list(x.shape)}", out)
+        got = jax.tree.map(lambda x: f"{x.dtype.name}{list(x.shape)}" if hasattr(x, "dtype") else repr(x), out)
         raise ValueError(f"config.network.name={name!r} returned {got} for a batch of 2 {config.game} "
                          f"observations; the loop needs {want}")
 
