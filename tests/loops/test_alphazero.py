@@ -61,8 +61,16 @@ def test_smoke_variant_runs_one_iteration(name, tmp_path):
     assert out["plot"] == str(tmp_path / "strength.png") and os.path.getsize(out["plot"]) > 0
 
 
-@pytest.mark.parametrize("spec", [f"{n}.py{':' + v if v else ''}" for n in CONFIGS
-                                  for v in ((None, "cpu", "smoke") if n == "alphazero_othello" else (None, "smoke"))])
+def _config_variants(name):
+    """A config file's variants: its own VARIANTS, else the AlphaZero configs' (None, "smoke")."""
+    import importlib
+
+    from configs import alphazero_common
+
+    return getattr(importlib.import_module(f"configs.{name}"), "VARIANTS", alphazero_common.VARIANTS)
+
+
+@pytest.mark.parametrize("spec", [f"{n}.py{':' + v if v else ''}" for n in CONFIGS for v in _config_variants(n)])
 def test_every_config_variant_validates_at_full_size(spec):
     # The full sizes are never run by the suite; validating them checks the network (built
     # under eval_shape), the search against its tree, the batch sizes and the optimizer.
