@@ -124,6 +124,7 @@ def _check_network(network: ml_collections.ConfigDict) -> None:
     """Every section names a network and holds its fields; the sizes of the built-in ones
     are ones they can be built with (the network is built under jit)."""
     from symbiosis_jax.networks import NETWORKS
+    from symbiosis_jax.networks.mlp import check_hidden_sizes
     from symbiosis_jax.networks.resnet import check_resnet_sizes
 
     for key, section in network.items():
@@ -154,10 +155,8 @@ def _check_network(network: ml_collections.ConfigDict) -> None:
         check_resnet_sizes(num_channels=kwargs["num_channels"], num_blocks=kwargs["num_blocks"],
                            prefix="config.network.resnet.")
     if "mlp" in network:
-        sizes = network.mlp.get("hidden_sizes", _network_fields("mlp")["hidden_sizes"].default)
-        if not isinstance(sizes, (tuple, list)) or not sizes or any(
-                not isinstance(h, int) or isinstance(h, bool) or h <= 0 for h in sizes):
-            raise ValueError(f"config.network.mlp.hidden_sizes={sizes!r} must be a non-empty tuple of positive ints")
+        check_hidden_sizes(network.mlp.get("hidden_sizes", _network_fields("mlp")["hidden_sizes"].default),
+                           prefix="config.network.mlp.")
 
 
 def check_network_outputs(config: ml_collections.ConfigDict) -> None:

@@ -10,6 +10,13 @@ import jax.numpy as jnp
 from flax import nnx
 
 
+def check_hidden_sizes(hidden_sizes: Sequence[int], *, prefix: str = "") -> None:
+    """Raises ``ValueError`` unless ``hidden_sizes`` is a non-empty sequence of positive ints."""
+    if not isinstance(hidden_sizes, (tuple, list)) or not hidden_sizes or any(
+            not isinstance(h, int) or isinstance(h, bool) or h <= 0 for h in hidden_sizes):
+        raise ValueError(f"{prefix}hidden_sizes={hidden_sizes!r} must be a non-empty tuple of positive ints")
+
+
 class MLP(nnx.Module):
     """Flattens the observation, applies a ReLU trunk, then policy and value heads.
 
@@ -33,8 +40,7 @@ class MLP(nnx.Module):
             hidden_sizes: widths of the hidden layers of the trunk.
             rngs: NNX random streams for initialisation.
         """
-        if not hidden_sizes or any(h <= 0 for h in hidden_sizes):
-            raise ValueError(f"hidden_sizes={tuple(hidden_sizes)} must be a non-empty tuple of positive ints")
+        check_hidden_sizes(hidden_sizes)
         self.num_actions = num_actions
         sizes = [math.prod(obs_shape), *hidden_sizes]
         self.layers = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:])])
