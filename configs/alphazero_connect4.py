@@ -43,7 +43,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # final evaluation of 64 games follows, so the whole run fits in the hour.
     config.train.time_limit_s = 55 * 60
     config.train.updates_per_iteration = 96
-    config.train.augment_mirror = True
+    config.train.augment_symmetries = True
     config.train.batch_size = 512
     # The evaluated agent plays with a moving average of the parameters (~50 iterations).
     config.train.ema_decay = 0.98

@@ -240,11 +240,11 @@ def make_iteration_fn(config, env, graphdef, mesh) -> Callable[[jax.Array, Train
     def update(carry, k):
         params, opt_state, buffer, base_key = carry
         sample_key = jax.random.fold_in(base_key, k)
-        mirror_key = jax.random.fold_in(sample_key, 1)
+        symmetry_key = jax.random.fold_in(sample_key, 1)
         batch = replay_lib.replay_sample(sample_key, buffer, batch_size=cfg.batch_size)
-        if cfg.get("augment_mirror", False):
-            obs, policy, mask = symmetry.random_mirror(
-                mirror_key, config.game, batch.observation, batch.target_policy, batch.legal_action_mask)
+        if cfg.get("augment_symmetries", False):
+            obs, policy, mask = symmetry.random_symmetry(
+                symmetry_key, config.game, batch.observation, batch.target_policy, batch.legal_action_mask)
             batch = batch.replace(observation=obs, target_policy=policy, legal_action_mask=mask)
         batch = jax.lax.with_sharding_constraint(batch, jax.tree.map(lambda _: data, batch))
         (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch)

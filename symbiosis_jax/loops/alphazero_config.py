@@ -36,8 +36,10 @@ def default_config(*, game: str) -> ml_collections.ConfigDict:
       ``resign_disabled_fraction``.
     * ``replay``: ``capacity`` (positions).
     * ``train``: ``num_iterations``, ``updates_per_iteration`` (K), ``batch_size``,
-      ``policy_coef``, ``value_coef``, ``augment_mirror`` (train on each sampled position
-      or its left-right mirror image with probability 1/2; tic-tac-toe and connect four),
+      ``policy_coef``, ``value_coef``, ``augment_symmetries`` (train on each sampled position
+      under a symmetry of the game's board drawn uniformly: the eight rotations and
+      reflections in tic-tac-toe and go, four in othello, two in connect four and hex;
+      ``games.symmetry``),
       ``ema_decay`` (per-iteration decay of the moving average of the parameters that
       the evaluated agent plays with; 0 = the trained parameters themselves),
       ``time_limit_s`` (wall seconds after which the run
@@ -78,7 +80,7 @@ def default_config(*, game: str) -> ml_collections.ConfigDict:
     config.replay = ml_collections.ConfigDict(dict(capacity=100_000))
     config.train = ml_collections.ConfigDict(
         dict(num_iterations=100, updates_per_iteration=32, batch_size=256, policy_coef=1.0, value_coef=1.0,
-             augment_mirror=False, ema_decay=0.0, time_limit_s=0)
+             augment_symmetries=False, ema_decay=0.0, time_limit_s=0)
     )
     config.eval = ml_collections.ConfigDict(
         dict(every=20, num_games=64, opponents=("random", "mcts"), baseline_num_simulations=100, num_simulations=0,
@@ -257,12 +259,15 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     if not isinstance(eval_sims, int) or eval_sims < 0:
         raise ValueError(f"config.eval.num_simulations={eval_sims!r} must be an int >= 0 "
                          "(0 = search.num_simulations)")
-    if config.train.get("augment_mirror", False):
-        from symbiosis_jax.games.symmetry import MIRROR_GAMES
+    if "augment_mirror" in config.train:
+        raise ValueError("config.train.augment_mirror was replaced by config.train.augment_symmetries (every "
+                         "symmetry of the game's board, not only the left-right mirror)")
+    if config.train.get("augment_symmetries", False):
+        from symbiosis_jax.games.symmetry import SYMMETRY_GAMES
 
-        if config.game not in MIRROR_GAMES:
-            raise ValueError(f"config.train.augment_mirror=True: game={config.game!r} has no mirror symmetry "
-                             f"defined; allowed: {MIRROR_GAMES}")
+        if config.game not in SYMMETRY_GAMES:
+            raise ValueError(f"config.train.augment_symmetries=True: game={config.game!r} has no symmetries "
+                             f"defined; allowed: {SYMMETRY_GAMES}")
     if config.selfplay.temperature_moves < 0:
         raise ValueError(f"config.selfplay.temperature_moves={config.selfplay.temperature_moves} must be >= 0")
     if not 0.0 <= config.selfplay.random_move_prob <= 1.0:

@@ -38,9 +38,11 @@ def test_a_pgx_game_without_a_config_runs_from_an_override(game, evaluate, tmp_p
     """Any game in mcts.PGX_GAMES plays through the loop from another game's config (animal
     shogi's pgx code needs implicit rank promotion; the suite raises)."""
     from symbiosis_jax import mcts
+    from symbiosis_jax.games.symmetry import SYMMETRY_GAMES
 
+    # Hex trains on its symmetric copies too (half turns); animal shogi has none defined.
     config = _config("alphazero_connect4", game=game, **{
-        "train.augment_mirror": False, "selfplay.max_num_steps": mcts.PGX_GAMES[game],
+        "train.augment_symmetries": game in SYMMETRY_GAMES, "selfplay.max_num_steps": mcts.PGX_GAMES[game],
         "eval.every": int(evaluate), "eval.opponents": ("random",), "eval.num_games": 2})
     out = driver.run(config, workdir=str(tmp_path), verbose=False)
     assert out["iteration"] == 1 and out["selfplay/finished_fraction"] == 1.0
@@ -204,8 +206,9 @@ def test_resume_with_a_changed_config_is_rejected_before_building(tmp_path, monk
         ({"search.num_simulations": 64}, r"config.search.num_simulations=64 needs 65 tree nodes .*config.search.num_nodes=5"),
         ({"search.algorithm": "alphabeta"}, r"config.search.algorithm='alphabeta' is not one of \('gumbel', 'puct'\)"),
         ({"eval.num_games": 3}, r"config.eval.num_games=3 must be even"),
-        ({"game": "othello", "train.augment_mirror": True},
-         r"config.train.augment_mirror=True: game='othello' has no mirror symmetry defined"),
+        ({"game": "animal_shogi", "train.augment_symmetries": True, "selfplay.max_num_steps": 256},
+         r"config.train.augment_symmetries=True: game='animal_shogi' has no symmetries defined; allowed: "
+         r"\('connect_four', 'go_19x19', 'go_9x9', 'hex', 'othello', 'tic_tac_toe'\)"),
         ({"selfplay.batch_size": 12}, r"config.selfplay.batch_size=12 must be divisible by 8, the number of ways the mesh "
          r"splits a batch \(config.mesh.data x config.mesh.fsdp\)"),
         ({"train.ema_decay": 1.0}, r"config.train.ema_decay=1.0 must be in \[0, 1\)"),
@@ -239,6 +242,13 @@ def test_bad_config_fails_before_compiling(overrides, message, tmp_path, monkeyp
     config = _config("alphazero_tictactoe", **overrides)
     with pytest.raises(ValueError, match=message):
         alphazero.train(config, workdir=str(tmp_path))
+
+
+def test_the_former_mirror_field_names_its_replacement():
+    config = _config("alphazero_connect4")
+    config.train.augment_mirror = True  # a config file written before augment_symmetries
+    with pytest.raises(ValueError, match=r"config.train.augment_mirror was replaced by config.train.augment_symmetries"):
+        alphazero.validate_config(config)
 
 
 class _TinyNet(nnx.Module):
