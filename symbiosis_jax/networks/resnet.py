@@ -12,19 +12,38 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import math
+
 import chex
 import jax
 import jax.numpy as jnp
 from flax import nnx
+
+_LECUN_NORMAL = nnx.initializers.lecun_normal()
+
+
+def conv_kernel_init(key: jax.Array, shape, dtype=jnp.float32) -> jax.Array:
+    """Flax's default kernel init (LeCun normal, fan-in), drawn as a matrix and reshaped.
+
+    Bit-identical to ``nnx.initializers.lecun_normal()(key, shape)`` for a ``[kh, kw, in,
+    out]`` kernel (the fan-in is ``kh * kw * in`` either way, and threefry's bits do not
+    depend on how the shape is split), but XLA on the CPU compiles a random draw of rank 4
+    in seconds (8 s in a suite worker with jax 0.10.2), against well under one for rank 2.
+    """
+    return _LECUN_NORMAL(key, (math.prod(shape[:-1]), shape[-1]), dtype).reshape(shape)
+
+
+def _conv(in_features: int, out_features: int, kernel_size, *, rngs: nnx.Rngs, **kwargs) -> nnx.Conv:
+    return nnx.Conv(in_features, out_features, kernel_size, kernel_init=conv_kernel_init, rngs=rngs, **kwargs)
 
 
 class _ResidualBlock(nnx.Module):
     """Two 3x3 convolutions with layer norm and a skip connection."""
 
     def __init__(self, num_channels: int, *, rngs: nnx.Rngs):
-        self.conv1 = nnx.Conv(num_channels, num_channels, (3, 3), use_bias=False, rngs=rngs)
+        self.conv1 = _conv(num_channels, num_channels, (3, 3), use_bias=False, rngs=rngs)
         self.norm1 = nnx.LayerNorm(num_channels, rngs=rngs)
-        self.conv2 = nnx.Conv(num_channels, num_channels, (3, 3), use_bias=False, rngs=rngs)
+        self.conv2 = _conv(num_channels, num_channels, (3, 3), use_bias=False, rngs=rngs)
         self.norm2 = nnx.LayerNorm(num_channels, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -70,12 +89,12 @@ class ResNet(nnx.Module):
         check_resnet_sizes(num_channels=num_channels, num_blocks=num_blocks)
         height, width, in_channels = obs_shape
         self.num_actions = num_actions
-        self.stem = nnx.Conv(in_channels, num_channels, (3, 3), use_bias=False, rngs=rngs)
+        self.stem = _conv(in_channels, num_channels, (3, 3), use_bias=False, rngs=rngs)
         self.stem_norm = nnx.LayerNorm(num_channels, rngs=rngs)
         self.blocks = nnx.List([_ResidualBlock(num_channels, rngs=rngs) for _ in range(num_blocks)])
-        self.policy_conv = nnx.Conv(num_channels, 2, (1, 1), rngs=rngs)
+        self.policy_conv = _conv(num_channels, 2, (1, 1), rngs=rngs)
         self.policy_out = nnx.Linear(height * width * 2, num_actions, rngs=rngs)
-        self.value_conv = nnx.Conv(num_channels, 1, (1, 1), rngs=rngs)
+        self.value_conv = _conv(num_channels, 1, (1, 1), rngs=rngs)
         self.value_hidden = nnx.Linear(height * width, num_channels, rngs=rngs)
         self.value_out = nnx.Linear(num_channels, 1, rngs=rngs)
 

@@ -80,6 +80,17 @@ def test_num_params_counts_every_leaf():
     assert 19e6 < models.small_config().num_params < 21e6
 
 
+def test_weights_drawn_flat_equal_a_draw_of_their_shape():
+    """Weights are drawn flat and reshaped (a rank-3 draw compiles in seconds on the CPU);
+    the numbers are those of `0.02 * normal(key, shape)`."""
+    from symbiosis_jax.models.transformer import _param
+
+    for shape in [(16, 4, 8), (4, 8, 16), (32, 64)]:
+        got = _param(nnx.Rngs(5), shape, (None,) * len(shape), jnp.float32)[...]
+        want = 0.02 * jax.random.normal(nnx.Rngs(5).params(), shape, jnp.float32)
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+
+
 def test_left_padding_does_not_change_logits():
     model = _model(scale=5.0)
     toks = np.array([[5, 9, 3, 7, 11]])

@@ -10,9 +10,15 @@ from flax import nnx
 from symbiosis_jax.networks import MLP, ResNet, make_network
 
 
+def _boards(key, p, shape):
+    """Random 0/1 boards. Drawn flat (the same bits as a draw of `shape`): a rank-4 draw
+    takes seconds to compile on the CPU."""
+    return jax.random.bernoulli(key, p, (int(np.prod(shape)),)).reshape(shape)
+
+
 def test_mlp_matches_numpy_reference():
     net = make_network("mlp", obs_shape=(3, 3, 2), num_actions=9, hidden_sizes=(16, 8), seed=3)
-    obs = jax.random.bernoulli(jax.random.PRNGKey(0), 0.3, (5, 3, 3, 2))
+    obs = _boards(jax.random.PRNGKey(0), 0.3, (5, 3, 3, 2))
     logits, value = net(obs)
     x = np.asarray(obs, np.float64).reshape(5, -1)
     for layer in net.layers:
@@ -45,10 +51,10 @@ def test_resnet_matches_numpy_reference():
     graphdef, state = nnx.split(net)
     leaves, treedef = jax.tree.flatten(state)
     keys = jax.random.split(jax.random.PRNGKey(4), len(leaves))
-    leaves = [0.5 * jax.random.normal(k, x.shape, x.dtype) + (x if x.ndim > 1 else 0)
+    leaves = [0.5 * jax.random.normal(k, (x.size,), x.dtype).reshape(x.shape) + (x if x.ndim > 1 else 0)
               for k, x in zip(keys, leaves)]
     net = nnx.merge(graphdef, jax.tree.unflatten(treedef, leaves))
-    obs = jax.random.bernoulli(jax.random.PRNGKey(1), 0.3, (3, 6, 7, 2))
+    obs = _boards(jax.random.PRNGKey(1), 0.3, (3, 6, 7, 2))
     logits, value = net(obs)
 
     def p(x):
@@ -75,7 +81,7 @@ def test_resnet_matches_numpy_reference():
 @pytest.mark.parametrize("obs_shape,num_actions", [((6, 7, 2), 7), ((9, 9, 17), 82)])
 def test_resnet_shapes_and_jit(obs_shape, num_actions):
     net = ResNet(obs_shape=obs_shape, num_actions=num_actions, num_channels=8, num_blocks=2, rngs=nnx.Rngs(0))
-    obs = jax.random.bernoulli(jax.random.PRNGKey(1), 0.3, (4, *obs_shape))
+    obs = _boards(jax.random.PRNGKey(1), 0.3, (4, *obs_shape))
     logits, value = net(obs)
     assert logits.shape == (4, num_actions) and logits.dtype == jnp.float32
     assert value.shape == (4,)
@@ -92,7 +98,7 @@ def test_resnet_shapes_and_jit(obs_shape, num_actions):
 def test_networks_fit_a_fixed_target(name, kwargs):
     net = make_network(name, obs_shape=(3, 3, 2), num_actions=9, **kwargs)
     graphdef, params = nnx.split(net)
-    obs = jax.random.bernoulli(jax.random.PRNGKey(2), 0.4, (16, 3, 3, 2))
+    obs = _boards(jax.random.PRNGKey(2), 0.4, (16, 3, 3, 2))
     target_policy = jax.nn.one_hot(jnp.arange(16) % 9, 9)
     target_value = jnp.where(jnp.arange(16) % 2 == 0, 0.5, -0.5)
 
@@ -128,3 +134,17 @@ def test_bad_arguments():
         make_network("resnet", obs_shape=(3, 3, 2), num_actions=9, num_blocks=-1)
     with pytest.raises(ValueError, match=r"num_channels=0 must be an int >= 1"):
         make_network("resnet", obs_shape=(3, 3, 2), num_actions=9, num_channels=0)
+
+
+def test_conv_kernel_init_is_flax_lecun_normal_bit_for_bit():
+    """The ResNet's kernels are drawn as matrices (fast to compile on the CPU); the numbers
+    are exactly those of Flax's default conv init, so seeds give the networks they gave."""
+    from symbiosis_jax.networks.resnet import conv_kernel_init
+
+    key = jax.random.key(7)
+    for shape in [(3, 3, 17, 4), (1, 1, 8, 2), (3, 3, 32, 32)]:
+        np.testing.assert_array_equal(np.asarray(conv_kernel_init(key, shape)),
+                                      np.asarray(nnx.initializers.lecun_normal()(key, shape)))
+    net = ResNet(obs_shape=(6, 7, 2), num_actions=7, num_channels=8, num_blocks=1, rngs=nnx.Rngs(3))
+    ref = nnx.Conv(2, 8, (3, 3), use_bias=False, rngs=nnx.Rngs(3))  # the stem's key is the first drawn
+    np.testing.assert_array_equal(np.asarray(net.stem.kernel[...]), np.asarray(ref.kernel[...]))
