@@ -57,8 +57,10 @@ def mlp_apply(params, obs):
 def conv_init(key, num_actions, channels=32):
     k1, k2, k3, k4 = jax.random.split(key, 4)
     return {
-        "c1": jax.random.normal(k1, (3, 3, 2, channels)) / jnp.sqrt(18.0),
-        "c2": jax.random.normal(k2, (3, 3, channels, channels)) / jnp.sqrt(9.0 * channels),
+        # Kernels drawn flat (the same numbers): a rank-4 draw takes seconds to compile on the CPU.
+        "c1": jax.random.normal(k1, (18 * channels,)).reshape(3, 3, 2, channels) / jnp.sqrt(18.0),
+        "c2": (jax.random.normal(k2, (9 * channels * channels,)).reshape(3, 3, channels, channels)
+               / jnp.sqrt(9.0 * channels)),
         "wp": jax.random.normal(k3, (6 * 7 * channels, num_actions)) / jnp.sqrt(42.0 * channels),
         "wv": jax.random.normal(k4, (6 * 7 * channels, 1)) / jnp.sqrt(42.0 * channels),
     }
