@@ -32,6 +32,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.train.num_iterations = 2000
     config.train.updates_per_iteration = 64
     config.train.batch_size = 1024
+    # Each sampled position under one of the board's eight rotations and reflections, as
+    # AlphaGo Zero trained (Silver et al. 2017; AlphaZero, arXiv:1712.01815, did without,
+    # to stay game-agnostic): eight times the distinct positions at no self-play cost.
+    config.train.augment_symmetries = True
 
     config.eval.every = 100
     config.eval.num_games = 64
