@@ -543,14 +543,15 @@ def test_iteration_places_an_unplaced_state_and_compiles_once(monkeypatch):
                                               leaf.ndim)
 
 
-@pytest.mark.parametrize("reuse_tree, data, fsdp", [(False, 8, 1), (True, 4, 2)])
-def test_sharded_iteration_equals_single_device(reuse_tree, data, fsdp):
+@pytest.mark.parametrize("reuse_tree, augment, data, fsdp", [(False, False, 8, 1), (True, True, 4, 2)])
+def test_sharded_iteration_equals_single_device(reuse_tree, augment, data, fsdp):
     """One iteration on a mesh of 8 devices (data x fsdp; games and minibatches are split
     over both) equals the one-device run; with ``train.ema_decay = 0`` (the default) the
     evaluated parameters are the trained ones."""
     from symbiosis_jax.parallel import make_mesh
 
-    config = _config("alphazero_tictactoe", **{"search.reuse_tree": reuse_tree, "search.num_nodes": 13})
+    config = _config("alphazero_tictactoe", **{"search.reuse_tree": reuse_tree, "search.num_nodes": 13,
+                                                "train.augment_symmetries": augment})
     assert config.train.ema_decay == 0.0
     env = alphazero.make_env(config)
     results = []
