@@ -163,8 +163,14 @@ def play(
     max_num_steps: int,
     params_a: Any = None,
     params_b: Any = None,
+    opening_moves: int = 0,
 ) -> ArenaResult:
     """Plays ``num_games`` games, half with A moving first, half with B moving first.
+
+    Two deterministic agents (searches without noise) play one game per side over and
+    over; ``opening_moves`` makes the games differ: the first plies are uniformly random
+    legal moves, and game ``i`` and game ``i + num_games / 2`` start from the same random
+    opening with the sides swapped, so neither agent is favoured by the openings it drew.
 
     Args:
         key: PRNG key.
@@ -174,18 +180,29 @@ def play(
         num_games: even number of games.
         max_num_steps: moves after which unfinished games count as draws.
         params_a, params_b: the agents' parameters.
+        opening_moves: plies played at random (paired over the two halves) before the
+            agents move; 0 = none (the games' start states then differ only as
+            ``env.init`` makes them differ).
 
     Returns:
         A's results by side.
     """
     if num_games <= 0 or num_games % 2:
         raise ValueError(f"num_games={num_games} must be a positive even number")
-    return _play_jit(key, params_a, params_b, env, agent_a, agent_b, num_games, max_num_steps)
+    if not isinstance(opening_moves, int) or not 0 <= opening_moves < max_num_steps:
+        raise ValueError(f"opening_moves={opening_moves!r} must be an int in [0, max_num_steps={max_num_steps})")
+    return _play_jit(key, params_a, params_b, env, agent_a, agent_b, num_games, max_num_steps, opening_moves)
 
 
-def _play(key, params_a, params_b, env, agent_a, agent_b, num_games, max_num_steps):
+def _play(key, params_a, params_b, env, agent_a, agent_b, num_games, max_num_steps, opening_moves):
     init_key, key = jax.random.split(key)
-    state = jax.vmap(env.init)(jax.random.split(init_key, num_games))
+    opening_key = jax.random.fold_in(init_key, 1)
+    if opening_moves:
+        # Game i and game i + num_games / 2 share their start state and opening.
+        half_keys = jax.random.split(init_key, num_games // 2)
+        state = jax.vmap(env.init)(jnp.concatenate([half_keys, half_keys]))
+    else:
+        state = jax.vmap(env.init)(jax.random.split(init_key, num_games))
     # Seat A at the player id that moves first in the first half of the games.
     a_first = jnp.arange(num_games) < num_games // 2
     a_player = jnp.where(a_first, state.current_player, 1 - state.current_player)
@@ -196,6 +213,11 @@ def _play(key, params_a, params_b, env, agent_a, agent_b, num_games, max_num_ste
         act_a = agent_a(params_a, ka, state)
         act_b = agent_b(params_b, kb, state)
         action = jnp.where(state.current_player == a_player, act_a, act_b)
+        if opening_moves:
+            pair_keys = jax.random.split(jax.random.fold_in(opening_key, step), num_games // 2)
+            legal_logits = jnp.where(state.legal_action_mask, 0.0, -jnp.inf)
+            opening = jax.vmap(jax.random.categorical)(jnp.concatenate([pair_keys, pair_keys]), legal_logits)
+            action = jnp.where(step < opening_moves, opening.astype(action.dtype), action)
         state = jax.vmap(env.step)(state, action)
         return (state, total + state.rewards), None
 
@@ -210,7 +232,7 @@ def _play(key, params_a, params_b, env, agent_a, agent_b, num_games, max_num_ste
     )
 
 
-_play_jit = jax.jit(_play, static_argnums=(3, 4, 5, 6, 7))
+_play_jit = jax.jit(_play, static_argnums=(3, 4, 5, 6, 7, 8))
 
 
 @flax.struct.dataclass

@@ -57,6 +57,51 @@ def _first_legal_agent(params, key, state):
     return jnp.argmax(state.legal_action_mask, axis=-1).astype(jnp.int32)
 
 
+def _first_legal_from_openings():
+    """Plain python: X's result over every 2-ply opening (X, then O, uniformly at random),
+    both sides then playing their first empty cell. Returns (P(X wins), P(X loses))."""
+    def winner(b):
+        for a, c, d in LINES:
+            if b[a] >= 0 and b[a] == b[c] == b[d]:
+                return b[a]
+        return -1
+
+    results = []
+    for x in range(9):
+        for o in range(9):
+            if o == x:
+                continue
+            board, mover = [-1] * 9, 0
+            board[x], board[o] = 0, 1
+            while winner(board) < 0 and -1 in board:
+                board[board.index(-1)] = mover
+                mover = 1 - mover
+            results.append(winner(board))
+    return results.count(0) / len(results), results.count(1) / len(results)
+
+
+def test_paired_random_openings():
+    """Two deterministic agents: the opening plies make the games differ, each opening is
+    played from both seats (so one agent against itself scores exactly even), and the
+    first mover's results match a plain-python walk over every opening."""
+    env = pgx.make("tic_tac_toe")
+    res = arena.play(jax.random.PRNGKey(3), env, _first_legal_agent, _first_legal_agent, num_games=800,
+                     max_num_steps=9, opening_moves=2)
+    assert int(res.wins[0]) == int(res.losses[1]) and int(res.losses[0]) == int(res.wins[1])
+    assert int(res.draws[0]) == int(res.draws[1])
+    p_win, p_loss = _first_legal_from_openings()  # 44 and 20 of the 72 openings
+    n = 400
+    for count, p in ((res.wins[0], p_win), (res.losses[0], p_loss)):
+        assert abs(int(count) / n - p) < 4 * math.sqrt(p * (1 - p) / n), (int(count), p)
+    # Without openings the two agents replay one game per seating.
+    res = arena.play(jax.random.PRNGKey(3), env, _first_legal_agent, _first_legal_agent, num_games=8,
+                     max_num_steps=9)
+    assert sorted(np.asarray(res.wins).tolist() + np.asarray(res.losses).tolist()) == [0, 0, 4, 4]
+    with pytest.raises(ValueError, match=r"opening_moves=9 must be an int in \[0, max_num_steps=9\)"):
+        arena.play(jax.random.PRNGKey(0), env, _first_legal_agent, _first_legal_agent, num_games=2,
+                   max_num_steps=9, opening_moves=9)
+
+
 def _reference_every_reply(agent_first):
     """Plain-python game tree: the agent plays its first empty cell, the opponent every move."""
     counts = {"wins": 0, "draws": 0, "losses": 0}

@@ -71,3 +71,42 @@ def test_cli_plays_the_checkpoint_against_minimax(tmp_path, capsys, fast_compile
     assert row["losses"] == r.losses.tolist()
     np.testing.assert_allclose(row["win_rate"], r.wins.sum() / 4)
     assert "iteration 1: W/D/L first" in capsys.readouterr().out
+
+
+def test_cli_head_to_head_against_another_run(tmp_path, fast_compiles):
+    """--opponent=run: a run's checkpoint against another run's network, each with its own
+    search, from paired random openings; the same games as the arena plays them directly."""
+    runs = {}
+    for name, overrides in (("a", {}), ("b", {"seed": 1, "search.algorithm": "puct"})):
+        config = driver.load_config(os.path.join(_REPO, "configs/alphazero_tictactoe.py:smoke"),
+                                    **{"logging.use_tensorboard": False, **overrides})
+        driver.run(config, workdir=str(tmp_path / name), verbose=False)
+        runs[name] = config
+    argv = ["evaluate_alphazero.py", f"--workdir={tmp_path / 'a'}", "--games=8", "--opponent=run",
+            f"--opponent_workdir={tmp_path / 'b'}"]
+    from absl import app
+
+    for extra, message in (([], r"--opponent=run needs --opening_moves > 0"),
+                           (["--opening_moves=2", "--opponent_step=5"], r"no checkpoint 5 in .*have \[1\]")):
+        flags.FLAGS(argv + extra)
+        try:
+            with pytest.raises(app.UsageError, match=message):
+                evaluate_alphazero.main([])
+        finally:
+            flags.FLAGS.unparse_flags()
+    flags.FLAGS(argv + ["--opening_moves=2", "--seed=5"])
+    try:
+        evaluate_alphazero.main([])
+    finally:
+        flags.FLAGS.unparse_flags()
+    with open(tmp_path / "a" / "evaluate.jsonl") as f:
+        (row,) = [json.loads(line) for line in f]
+    assert row["opponent"] == "run" and row["opponent_step"] == 1 and row["opening_moves"] == 2
+    env, graphdef_a, params_a = alphazero.load_network(runs["a"], str(tmp_path / "a"))
+    _, graphdef_b, params_b = alphazero.load_network(runs["b"], str(tmp_path / "b"))
+    sims = runs["a"].eval.num_simulations or runs["a"].search.num_simulations
+    r = arena.play(jax.random.PRNGKey(5), env, alphazero.search_agent(runs["a"], env, graphdef_a, num_simulations=sims),
+                   alphazero.search_agent(runs["b"], env, graphdef_b, num_simulations=sims), num_games=8,
+                   max_num_steps=runs["a"].selfplay.max_num_steps, params_a=params_a, params_b=params_b,
+                   opening_moves=2)
+    assert row["wins"] == r.wins.tolist() and row["losses"] == r.losses.tolist() and row["draws"] == r.draws.tolist()
