@@ -38,7 +38,8 @@ _OPPONENT = flags.DEFINE_enum("opponent", "mcts", ["mcts", "random", "minimax", 
 _OPP_WORKDIR = flags.DEFINE_string("opponent_workdir", None, "--opponent=run: the other run's output directory")
 _OPP_STEP = flags.DEFINE_string("opponent_step", "latest", "--opponent=run: its checkpoint, 'latest' or an iteration")
 _BASELINE_SIMS = flags.DEFINE_integer("baseline_simulations", 1000, "pure-MCTS simulations")
-_AGENT_SIMS = flags.DEFINE_integer("agent_simulations", 0, "agent's simulations (0 = as in the run's eval)")
+_AGENT_SIMS = flags.DEFINE_integer("agent_simulations", 0, "agent's simulations (0 = as in the run's eval); "
+                                   "with --opponent=run the opponent's too")
 _SEED = flags.DEFINE_integer("seed", 1000, "arena seed")
 _OPENING = flags.DEFINE_integer("opening_moves", 0, "plies played at random before the agents move, the same "
                                 "opening for both seatings of a pair of games (needed with --opponent=run)")
@@ -95,6 +96,7 @@ def main(argv):
 
     from symbiosis_jax.loops import alphazero, arena
     from symbiosis_jax.loops.alphazero_search import pure_mcts_agent
+
     if _GAMES.value <= 0 or _GAMES.value % 2:
         raise app.UsageError(f"--games={_GAMES.value} must be a positive even number")
     if _BASELINE_SIMS.value < 1:

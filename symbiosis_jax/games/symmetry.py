@@ -10,8 +10,8 @@ positions at no self-play cost (AlphaGo Zero's dihedral augmentation, Silver et 
 
 Which board transforms are symmetries depends on the game's start position, not only
 on its board: an empty go board has all eight, connect four (not square, gravity) only
-the left-right mirror, othello the four that keep its centre discs in place, hex (the
-swap move leaves its board unchanged) only the half turn.
+the left-right mirror, othello the four that keep its centre discs in place, hex only
+the half turn.
 
 Observations are pgx's ``[..., H, W, C]`` boards. Actions are either a column
 (connect four: ``A = W``) or a board cell in row-major order, possibly followed by
@@ -88,7 +88,7 @@ def action_permutation(game: str, name: str, num_actions: int) -> np.ndarray:
 
     Returns:
         ``[A]`` int array ``perm`` with ``transformed_policy = policy[..., perm]``;
-        ``argsort(perm)[a]`` is the move that mirrors move ``a``.
+        ``argsort(perm)[a]`` is where the symmetry takes move ``a``.
 
     Raises:
         ValueError: unknown game or symmetry, or ``num_actions`` too small for the board.
