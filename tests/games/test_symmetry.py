@@ -47,7 +47,8 @@ def test_the_transforms_form_a_group():
                 assert tuple(p[q]) in as_tuples, game
 
 
-@pytest.mark.parametrize("game", [pytest.param(g, marks=pytest.mark.slow) if g == "go_19x19" else g
+# go 19x19 and hex (in no config) only with -m slow: 8-14 s each, mostly compiling pgx.
+@pytest.mark.parametrize("game", [pytest.param(g, marks=pytest.mark.slow) if g in ("go_19x19", "hex") else g
                                   for g in SYMMETRY_GAMES])
 def test_symmetric_play_matches_pgx(game):
     """For every symmetry of the game, playing the moved moves from the same start gives the

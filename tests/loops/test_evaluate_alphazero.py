@@ -76,12 +76,20 @@ def test_cli_plays_the_checkpoint_against_minimax(tmp_path, capsys, fast_compile
 def test_cli_head_to_head_against_another_run(tmp_path, fast_compiles):
     """--opponent=run: a run's checkpoint against another run's network, each with its own
     search, from paired random openings; the same games as the arena plays them directly."""
-    runs = {}
-    for name, overrides in (("a", {}), ("b", {"seed": 1, "search.algorithm": "puct"})):
-        config = driver.load_config(os.path.join(_REPO, "configs/alphazero_tictactoe.py:smoke"),
-                                    **{"logging.use_tensorboard": False, **overrides})
-        driver.run(config, workdir=str(tmp_path / name), verbose=False)
-        runs[name] = config
+    import shutil
+
+    config = driver.load_config(os.path.join(_REPO, "configs/alphazero_tictactoe.py:smoke"),
+                                **{"logging.use_tensorboard": False})
+    driver.run(config, workdir=str(tmp_path / "a"), verbose=False)
+    # Run b: a's checkpoint with PUCT search in its config (a second training would only
+    # cost time); the opponent must play with b's search, not a's.
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    with open(tmp_path / "b" / "config.json") as f:
+        b = json.load(f)
+    b["search"]["algorithm"] = "puct"
+    with open(tmp_path / "b" / "config.json", "w") as f:
+        json.dump(b, f)
+    runs = {"a": config, "b": evaluate_alphazero.load_run_config(str(tmp_path / "b"))}
     argv = ["evaluate_alphazero.py", f"--workdir={tmp_path / 'a'}", "--games=8", "--opponent=run",
             f"--opponent_workdir={tmp_path / 'b'}"]
     from absl import app

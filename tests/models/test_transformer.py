@@ -85,7 +85,7 @@ def test_weights_drawn_flat_equal_a_draw_of_their_shape():
     the numbers are those of `0.02 * normal(key, shape)`."""
     from symbiosis_jax.models.transformer import _param
 
-    for shape in [(16, 4, 8), (4, 8, 16), (32, 64)]:
+    for shape in [(16, 4, 8), (32, 64)]:
         got = _param(nnx.Rngs(5), shape, (None,) * len(shape), jnp.float32)[...]
         want = 0.02 * jax.random.normal(nnx.Rngs(5).params(), shape, jnp.float32)
         np.testing.assert_array_equal(np.asarray(got), np.asarray(want))

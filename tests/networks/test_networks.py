@@ -142,9 +142,8 @@ def test_conv_kernel_init_is_flax_lecun_normal_bit_for_bit():
     from symbiosis_jax.networks.resnet import conv_kernel_init
 
     key = jax.random.key(7)
-    for shape in [(3, 3, 17, 4), (1, 1, 8, 2), (3, 3, 32, 32)]:
-        np.testing.assert_array_equal(np.asarray(conv_kernel_init(key, shape)),
-                                      np.asarray(nnx.initializers.lecun_normal()(key, shape)))
+    np.testing.assert_array_equal(np.asarray(conv_kernel_init(key, (3, 3, 17, 4))),
+                                  np.asarray(nnx.initializers.lecun_normal()(key, (3, 3, 17, 4))))
     net = ResNet(obs_shape=(6, 7, 2), num_actions=7, num_channels=8, num_blocks=1, rngs=nnx.Rngs(3))
     ref = nnx.Conv(2, 8, (3, 3), use_bias=False, rngs=nnx.Rngs(3))  # the stem's key is the first drawn
     np.testing.assert_array_equal(np.asarray(net.stem.kernel[...]), np.asarray(ref.kernel[...]))
