@@ -13,6 +13,15 @@ from symbiosis_jax.loops import arena
 LINES = [(0, 1, 2), (3, 4, 5), (6, 7, 8), (0, 3, 6), (1, 4, 7), (2, 5, 8), (0, 4, 8), (2, 4, 6)]
 
 
+def winner(board):
+    """Plain python: the player (0 = X, 1 = O) with three in a line on a board of 9 cells
+    (-1 = empty), else -1."""
+    for a, c, d in LINES:
+        if board[a] >= 0 and board[a] == board[c] == board[d]:
+            return board[a]
+    return -1
+
+
 def test_elo_difference_by_hand():
     assert arena.elo_difference(5, 0, 5) == pytest.approx(0.0)
     assert arena.elo_difference(3, 0, 1) == pytest.approx(400 * math.log10(3))  # 75%: +190.8
@@ -60,12 +69,6 @@ def _first_legal_agent(params, key, state):
 def _first_legal_from_openings():
     """Plain python: X's result over every 2-ply opening (X, then O, uniformly at random),
     both sides then playing their first empty cell. Returns (P(X wins), P(X loses))."""
-    def winner(b):
-        for a, c, d in LINES:
-            if b[a] >= 0 and b[a] == b[c] == b[d]:
-                return b[a]
-        return -1
-
     results = []
     for x in range(9):
         for o in range(9):
@@ -105,12 +108,6 @@ def test_paired_random_openings():
 def _reference_every_reply(agent_first):
     """Plain-python game tree: the agent plays its first empty cell, the opponent every move."""
     counts = {"wins": 0, "draws": 0, "losses": 0}
-
-    def winner(b):
-        for a, c, d in LINES:
-            if b[a] >= 0 and b[a] == b[c] == b[d]:
-                return b[a]
-        return -1
 
     def walk(board, mover):  # mover 0 = X
         agent_color = 0 if agent_first else 1
