@@ -68,9 +68,9 @@ def fast_compiles(request):
 
     For tests that check wiring and bookkeeping, not speed or numerics that depend on
     optimisation. A module opts in with `pytestmark = pytest.mark.usefixtures("fast_compiles")`;
-    tests marked `slow` keep the full optimisations.
+    tests marked `slow` or `optimized` keep the full optimisations.
     """
-    if request.node.get_closest_marker("slow"):
+    if request.node.get_closest_marker("slow") or request.node.get_closest_marker("optimized"):
         yield
         return
     previous = jax.config.read("jax_disable_most_optimizations")
@@ -80,10 +80,11 @@ def fast_compiles(request):
 
 
 # Folders under tests/ whose every test uses `fast_compiles`: they compare decisions,
-# statistics and shapes (the tree search against mctx compiled the same way), never speed
-# or numerics that depend on optimisation. About 35% less time for tests/mcts on 2 cores.
-# Their `slow` tests (e.g. the Gumbel parity with noise) still compile fully optimised.
-FAST_COMPILE_FOLDERS = ("mcts", "networks", "games")
+# statistics, shapes and numbers to tolerances (float reassociation is all that optimisation
+# changes), never speed. About 25-35% less time per folder on 2 cores. Their `slow` tests
+# (e.g. the Gumbel parity with noise) and the modules marked `optimized` (the parity with
+# transformers and TRL: the numbers users get) compile fully optimised.
+FAST_COMPILE_FOLDERS = ("mcts", "networks", "games", "losses", "models", "sampling", "parallel", "training")
 
 
 @pytest.fixture(autouse=True)

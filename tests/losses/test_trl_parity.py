@@ -18,6 +18,9 @@ grpo_trainer = pytest.importorskip("trl.trainer.grpo_trainer")
 
 from symbiosis_jax import losses  # noqa: E402
 
+# The numbers users get: compiled with XLA's full optimisations (tests/conftest.py).
+pytestmark = pytest.mark.optimized
+
 
 class _Accelerator:
     num_processes = 1

@@ -18,6 +18,9 @@ transformers = pytest.importorskip("transformers")
 
 from symbiosis_jax import models, sampling  # noqa: E402
 
+# The numbers users get: compiled with XLA's full optimisations (tests/conftest.py).
+pytestmark = pytest.mark.optimized
+
 _COMMON = dict(vocab_size=48, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
                initializer_range=0.3, rms_norm_eps=1e-5, bos_token_id=None,
