@@ -67,8 +67,9 @@ def fast_compiles(request):
     """Skips most XLA optimisations for one test (compiles about twice as fast).
 
     For tests that check wiring and bookkeeping, not speed or numerics that depend on
-    optimisation. A module opts in with `pytestmark = pytest.mark.usefixtures("fast_compiles")`;
-    tests marked `slow` or `optimized` keep the full optimisations.
+    optimisation. Every test of `FAST_COMPILE_FOLDERS` uses it; a module elsewhere opts in with
+    `pytestmark = pytest.mark.usefixtures("fast_compiles")`. Tests marked `slow` or `optimized`
+    keep the full optimisations.
     """
     if request.node.get_closest_marker("slow") or request.node.get_closest_marker("optimized"):
         yield
@@ -84,7 +85,8 @@ def fast_compiles(request):
 # changes), never speed. About 25-35% less time per folder on 2 cores. Their `slow` tests
 # (e.g. the Gumbel parity with noise) and the modules marked `optimized` (the parity with
 # transformers and TRL: the numbers users get) compile fully optimised.
-FAST_COMPILE_FOLDERS = ("mcts", "networks", "games", "losses", "models", "sampling", "parallel", "training")
+FAST_COMPILE_FOLDERS = ("mcts", "networks", "games", "losses", "models", "sampling", "parallel", "training",
+                        "loops", "tasks")
 
 
 @pytest.fixture(autouse=True)

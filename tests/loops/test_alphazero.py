@@ -22,9 +22,6 @@ from symbiosis_jax.training import driver, read_jsonl  # noqa: E402
 CONFIGS = ["alphazero_tictactoe", "alphazero_connect4", "alphazero_othello", "alphazero_go9x9"]
 
 
-# Wiring and bookkeeping, not speed: less optimised, faster compiles (tests/conftest.py).
-pytestmark = pytest.mark.usefixtures("fast_compiles")
-
 
 def _config(name, **overrides):
     overrides.setdefault("logging.use_tensorboard", False)
@@ -124,7 +121,7 @@ def test_strength_plot_reads_evaluations_and_needs_training_rows(tmp_path, monke
     assert alphazero.write_strength_plot(str(path), str(tmp_path / "t.png")) is None
 
 
-def test_evaluations_between_logged_steps_carry_their_time(tmp_path, fast_compiles, capsys):
+def test_evaluations_between_logged_steps_carry_their_time(tmp_path, capsys):
     """An evaluation on a step that is not logged is still placed on the strength plot's
     wall-clock axis (its row was written without ``wall_seconds`` and the plot skipped it)."""
     config = _config("alphazero_tictactoe", **{

@@ -17,9 +17,6 @@ import compare_alphazero as ca  # noqa: E402
 
 SMOKE = os.path.join(_REPO, "configs", "alphazero_tictactoe.py:smoke")
 
-# Wiring and bookkeeping, not speed: less optimised, faster compiles (tests/conftest.py).
-pytestmark = pytest.mark.usefixtures("fast_compiles")
-
 
 def test_parse_arm():
     assert ca.parse_arm("gumbel") == ca.Arm("gumbel", ())

@@ -15,9 +15,6 @@ for _path in (_REPO, os.path.join(_REPO, "experiments")):
 import compare_rlvr  # noqa: E402
 
 
-# Wiring and bookkeeping, not speed: less optimised, faster compiles (tests/conftest.py).
-pytestmark = pytest.mark.usefixtures("fast_compiles")
-
 
 @pytest.mark.parametrize("argv, match", [
     (["--losses=grpo,ppo"], "loss 'ppo' is not one of"),

@@ -49,7 +49,7 @@ def test_cli_rejects_bad_flags_before_reading_the_run(flag, message, tmp_path):
         flags.FLAGS.unparse_flags()
 
 
-def test_cli_plays_the_checkpoint_against_minimax(tmp_path, capsys, fast_compiles):
+def test_cli_plays_the_checkpoint_against_minimax(tmp_path, capsys):
     config = driver.load_config(os.path.join(_REPO, "configs/alphazero_tictactoe.py:smoke"),
                                 **{"logging.use_tensorboard": False})
     driver.run(config, workdir=str(tmp_path), verbose=False)
@@ -73,7 +73,7 @@ def test_cli_plays_the_checkpoint_against_minimax(tmp_path, capsys, fast_compile
     assert "iteration 1: W/D/L first" in capsys.readouterr().out
 
 
-def test_cli_head_to_head_against_another_run(tmp_path, fast_compiles):
+def test_cli_head_to_head_against_another_run(tmp_path):
     """--opponent=run: a run's checkpoint against another run's network, each with its own
     search, from paired random openings; the same games as the arena plays them directly."""
     import shutil

@@ -16,9 +16,6 @@ from symbiosis_jax.loops import rlvr  # noqa: E402
 from symbiosis_jax.training import driver  # noqa: E402
 
 
-# Wiring and bookkeeping, not speed: less optimised, faster compiles (tests/conftest.py).
-pytestmark = pytest.mark.usefixtures("fast_compiles")
-
 
 def _config(num_steps):
     config = driver.load_config(os.path.join(_REPO, "configs/grpo_arithmetic.py:smoke"))

@@ -16,9 +16,6 @@ from symbiosis_jax.training import driver  # noqa: E402
 CONFIGS = ["grpo", "dapo", "gspo", "dr_grpo"]
 
 
-# Wiring and bookkeeping, not speed: less optimised, faster compiles (tests/conftest.py).
-pytestmark = pytest.mark.usefixtures("fast_compiles")
-
 
 def _records(workdir):
     with open(os.path.join(workdir, "metrics.jsonl")) as f:

@@ -17,15 +17,6 @@ from symbiosis_jax.loops import rlvr, rlvr_steps  # noqa: E402
 from symbiosis_jax.training import driver  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _fast_compiles():
-    """These tests check numbers and wiring, not speed: skip most XLA optimisations."""
-    previous = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", previous)
-
-
 @functools.lru_cache(maxsize=None)
 def _runner(name="grpo", **overrides):
     config = driver.load_config(os.path.join(_REPO, f"configs/{name}_arithmetic.py:smoke"),

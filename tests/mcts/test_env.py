@@ -12,8 +12,9 @@ import pytest
 
 from symbiosis_jax import mcts
 
-# Compiling random play costs 2-15 s a game here; the big boards run with `-m slow`.
-_SLOW = ("go_9x9", "go_19x19", "chess", "shogi", "gardner_chess")
+# Compiling random play costs 2-15 s a game here (animal shogi about 30 s in the suite); the big
+# boards and animal shogi run with `-m slow`.
+_SLOW = ("go_9x9", "go_19x19", "chess", "shogi", "gardner_chess", "animal_shogi")
 GAMES = [pytest.param(g, marks=pytest.mark.slow) if g in _SLOW else g for g in mcts.PGX_GAMES]
 
 

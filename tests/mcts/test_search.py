@@ -388,8 +388,10 @@ def test_bad_settings_raise_before_compiling(tic_tac_toe):
             search(None, jax.random.key(0), one, env=env, evaluate_fn=ev, num_simulations=4)
 
 
-@pytest.mark.parametrize("game", [pytest.param("othello", marks=pytest.mark.slow),
-                                  pytest.param("go_9x9", marks=pytest.mark.slow), "hex"])
+# About 30 s each in the suite; hex also plays through the search in the default suite, in
+# tests/loops/test_alphazero.py::test_a_pgx_game_without_a_config_runs_from_an_override.
+@pytest.mark.slow
+@pytest.mark.parametrize("game", ["othello", "go_9x9", "hex"])
 def test_other_pgx_games(game):
     # pgx's go broadcasts implicitly, which the suite-wide "raise" setting rejects: the
     # adapter allows it for that game's own code.

@@ -75,7 +75,7 @@ def test_bad_arguments():
         tasks.make_task("reasoning_gym", dataset_name="no_such_dataset")
 
 
-def test_one_rl_step_on_a_reasoning_gym_dataset(tmp_path, fast_compiles):
+def test_one_rl_step_on_a_reasoning_gym_dataset(tmp_path):
     from symbiosis_jax.training import driver
 
     config = driver.load_config(os.path.join(_REPO, "configs/grpo_arithmetic.py:smoke"))
