@@ -22,7 +22,6 @@ from symbiosis_jax.training import driver, read_jsonl  # noqa: E402
 CONFIGS = ["alphazero_tictactoe", "alphazero_connect4", "alphazero_othello", "alphazero_go9x9"]
 
 
-
 def _config(name, **overrides):
     overrides.setdefault("logging.use_tensorboard", False)
     return driver.load_config(os.path.join(_REPO, "configs", f"{name}.py:smoke"), **overrides)

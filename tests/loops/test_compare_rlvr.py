@@ -15,7 +15,6 @@ for _path in (_REPO, os.path.join(_REPO, "experiments")):
 import compare_rlvr  # noqa: E402
 
 
-
 @pytest.mark.parametrize("argv, match", [
     (["--losses=grpo,ppo"], "loss 'ppo' is not one of"),
     (["--losses="], "losses is empty"),

@@ -16,7 +16,6 @@ from symbiosis_jax.loops import rlvr  # noqa: E402
 from symbiosis_jax.training import driver  # noqa: E402
 
 
-
 def _config(num_steps):
     config = driver.load_config(os.path.join(_REPO, "configs/grpo_arithmetic.py:smoke"))
     config.rl.num_steps = num_steps

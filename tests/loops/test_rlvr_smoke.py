@@ -16,7 +16,6 @@ from symbiosis_jax.training import driver  # noqa: E402
 CONFIGS = ["grpo", "dapo", "gspo", "dr_grpo"]
 
 
-
 def _records(workdir):
     with open(os.path.join(workdir, "metrics.jsonl")) as f:
         return [json.loads(line) for line in f]
