@@ -48,8 +48,10 @@ def alphazero_loss(
     Returns:
         ``(loss, metrics)``: metrics ``loss``, ``policy_loss``, ``value_loss``,
         ``policy_entropy``, ``target_entropy``, ``policy_kl`` (KL(target || p)),
-        ``policy_accuracy`` (argmax agreement), ``value_mean``.
-        All are weighted means over the batch.
+        ``policy_accuracy`` (argmax agreement), ``value_mean``, and
+        ``value_explained_variance``, ``1 - value_loss / Var(target_value)`` (1: the
+        value predicts its targets; 0: no better than their mean; 0 when the targets do
+        not vary). All are weighted over the batch.
     """
     _checks.check_nonnegative("policy_coef", policy_coef)
     _checks.check_nonnegative("value_coef", value_coef)
@@ -86,6 +88,8 @@ def alphazero_loss(
 
     policy_loss = wmean(policy_ce)
     value_loss = wmean(value_se)
+    target_var = wmean(jnp.square(target_value - wmean(target_value)))
+    explained = jnp.where(target_var > 0, 1.0 - safe_divide(value_loss, target_var), 0.0)
     loss = policy_coef * policy_loss + value_coef * value_loss
     p = jnp.exp(log_p) * legal
     policy_entropy = -jnp.sum(p * log_p, axis=-1)
@@ -103,5 +107,6 @@ def alphazero_loss(
         policy_kl=wmean(jnp.where(has_legal, policy_ce - target_entropy, 0.0)),
         policy_accuracy=wmean(agree.astype(dtype)),
         value_mean=wmean(value.astype(dtype)),
+        value_explained_variance=explained,
     )
     return loss, jax.tree.map(jax.lax.stop_gradient, metrics)

@@ -115,6 +115,26 @@ def test_alphazero_hand_worked_and_metrics():
     np.testing.assert_allclose(m["policy_kl"], np.log(2.0), rtol=1e-6)
 
 
+def test_alphazero_value_explained_variance_hand_worked():
+    logits, legal = jnp.zeros((4, 2)), jnp.ones((4, 2), bool)
+    policy = jnp.full((4, 2), 0.5)
+    target_v, value = jnp.array([1.0, -1.0, 1.0, 1.0]), jnp.array([0.5, -0.5, 0.5, 0.0])
+    _, m = losses.alphazero_loss(logits, value, policy, target_v, legal)
+    # Squared errors 0.25, 0.25, 0.25, 1 (mean 0.4375); targets' mean 0.5, variance 0.75.
+    np.testing.assert_allclose(m["value_loss"], 0.4375, rtol=1e-6)
+    np.testing.assert_allclose(m["value_explained_variance"], 1.0 - 0.4375 / 0.75, rtol=1e-6)
+    # Weights (1, 1, 0, 2): squared errors mean (0.25 + 0.25 + 2) / 4 = 0.625; targets' mean
+    # 0.5 and variance (0.25 + 2.25 + 2 * 0.25) / 4 = 0.75.
+    _, m = losses.alphazero_loss(logits, value, policy, target_v, legal,
+                                 sample_weights=jnp.array([1.0, 1.0, 0.0, 2.0]))
+    np.testing.assert_allclose(m["value_explained_variance"], 1.0 - 0.625 / 0.75, rtol=1e-6)
+    # Predicting the mean explains nothing; targets that do not vary report 0.
+    _, m = losses.alphazero_loss(logits, jnp.full(4, 0.5), policy, target_v, legal)
+    np.testing.assert_allclose(m["value_explained_variance"], 0.0, atol=1e-6)
+    _, m = losses.alphazero_loss(logits, value, policy, jnp.ones(4), legal)
+    assert float(m["value_explained_variance"]) == 0.0
+
+
 def test_alphazero_row_without_legal_actions_is_finite():
     logits = jnp.array([[1.0, 2.0], [0.0, 0.0]])
     legal = jnp.array([[False, False], [True, True]])
