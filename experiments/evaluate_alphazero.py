@@ -56,37 +56,14 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def load_run_config(workdir: str):
-    """The ConfigDict a run saved in ``workdir/config.json`` (lists back to tuples)."""
-    import ml_collections
-
-    path = os.path.join(workdir, "config.json")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path} does not exist: --workdir must be a run's output directory")
-
-    def tuples(x):
-        if isinstance(x, dict):
-            return {k: tuples(v) for k, v in x.items()}
-        if isinstance(x, list):
-            return tuple(tuples(v) for v in x)
-        return x
-
-    with open(path) as f:
-        return ml_collections.ConfigDict(tuples(json.load(f)))
-
-
 def _alphazero_run(workdir: str):
-    """``(config, checkpoint steps)`` of an AlphaZero run's output directory."""
-    from symbiosis_jax.training.checkpoint import CHECKPOINT_DIR, Checkpointer
+    """``(config, checkpoint steps)`` of an AlphaZero run's output directory (a usage error if not one)."""
+    from symbiosis_jax.loops.alphazero import run_checkpoints
 
-    config = load_run_config(workdir)
-    if config.get("loop") != "alphazero":
-        raise app.UsageError(f"{workdir} holds a {config.get('loop')!r} run, not an AlphaZero one")
-    with Checkpointer(os.path.join(workdir, CHECKPOINT_DIR), max_to_keep=None) as ckpt:
-        available = ckpt.all_steps()
-    if not available:
-        raise app.UsageError(f"no checkpoint under {os.path.join(workdir, CHECKPOINT_DIR)}")
-    return config, available
+    try:
+        return run_checkpoints(workdir)
+    except ValueError as e:
+        raise app.UsageError(str(e)) from None
 
 
 def main(argv):

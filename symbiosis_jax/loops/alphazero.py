@@ -606,3 +606,41 @@ def load_network(config: ml_collections.ConfigDict, workdir: str, *, step: int |
     with Checkpointer(os.path.join(workdir, CHECKPOINT_DIR), max_to_keep=None) as ckpt:
         ts, _ = ckpt.restore(step, target=target)
     return env, graphdef, ts.ema_params
+
+
+def load_run_config(workdir: str) -> ml_collections.ConfigDict:
+    """The ConfigDict a run saved in ``workdir/config.json`` (lists back to tuples)."""
+    import json
+
+    path = os.path.join(workdir, "config.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path} does not exist: --workdir must be a run's output directory")
+
+    def tuples(x):
+        if isinstance(x, dict):
+            return {k: tuples(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return tuple(tuples(v) for v in x)
+        return x
+
+    with open(path) as f:
+        return ml_collections.ConfigDict(tuples(json.load(f)))
+
+
+def run_checkpoints(workdir: str) -> tuple[ml_collections.ConfigDict, list[int]]:
+    """``(config, checkpoint iterations)`` of an AlphaZero run's output directory.
+
+    Raises:
+        FileNotFoundError: no ``config.json`` in ``workdir``.
+        ValueError: the run is not an AlphaZero run, or has no checkpoint.
+    """
+    from symbiosis_jax.training.checkpoint import CHECKPOINT_DIR, Checkpointer
+
+    config = load_run_config(workdir)
+    if config.get("loop") != "alphazero":
+        raise ValueError(f"{workdir} holds a {config.get('loop')!r} run, not an AlphaZero one")
+    with Checkpointer(os.path.join(workdir, CHECKPOINT_DIR), max_to_keep=None) as ckpt:
+        available = ckpt.all_steps()
+    if not available:
+        raise ValueError(f"no checkpoint under {os.path.join(workdir, CHECKPOINT_DIR)}")
+    return config, available

@@ -89,7 +89,7 @@ def test_cli_head_to_head_against_another_run(tmp_path):
     b["search"]["algorithm"] = "puct"
     with open(tmp_path / "b" / "config.json", "w") as f:
         json.dump(b, f)
-    runs = {"a": config, "b": evaluate_alphazero.load_run_config(str(tmp_path / "b"))}
+    runs = {"a": config, "b": alphazero.load_run_config(str(tmp_path / "b"))}
     argv = ["evaluate_alphazero.py", f"--workdir={tmp_path / 'a'}", "--games=8", "--opponent=run",
             f"--opponent_workdir={tmp_path / 'b'}"]
     from absl import app
