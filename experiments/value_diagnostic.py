@@ -29,7 +29,6 @@ if _REPO not in sys.path:
     sys.path.insert(0, _REPO)
 
 
-
 def define_flags() -> None:
     """The command-line flags (defined when run as a script, so that importing it defines none)."""
     flags.DEFINE_string("workdir", None, "the run's output directory", required=True)
@@ -73,7 +72,7 @@ def buffer_in_order(replay):
 
 
 def _fit(config, env, obs, target, steps, seed):
-    """A fresh network of ``config`` fitted to ``(obs, target)`` by squared error; its value function."""
+    """A fresh network of ``config`` fitted to ``(obs, target)`` by squared error: ``(graphdef, params)``."""
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -102,6 +101,7 @@ def _fit(config, env, obs, target, steps, seed):
 
 
 def _values(graphdef, params, obs, batch=8192):
+    """The network's values of ``obs``, in batches of ``batch``."""
     import jax
     import numpy as np
 
@@ -166,10 +166,10 @@ def main(argv):
         with open(os.path.join(workdir, "value_diagnostic.jsonl"), "a") as out:
             out.write(json.dumps(row) + "\n")
         net = row["network"]
-        phases = ", ".join(f"{k[len('explained_pieces_'):]}: {v:.0%}" for k, v in net.items()
-                           if k.startswith("explained_pieces_"))
+        by_phase = ", ".join(f"{k[len('explained_pieces_'):]}: {v:.0%}" for k, v in net.items()
+                             if k.startswith("explained_pieces_"))
         print(f"iteration {step}: targets' variance {net['target_variance']:.3f}, squared error "
-              f"{net['squared_error']:.3f}, explained {net['explained']:.0%} (pieces {phases}), "
+              f"{net['squared_error']:.3f}, explained {net['explained']:.0%} (pieces {by_phase}), "
               f"outcome alone {net['explained_outcome']:.0%}"
               + (f"; fresh fit {row['fresh_fit']['explained']:.0%}" if fit_steps else ""))
 
