@@ -76,15 +76,14 @@ def test_cli_on_a_run_equals_the_loss_on_the_restored_buffer(tmp_path):
         row = json.loads(f.read())
     # Independently: restore the buffer, take its newest half in insertion order, and score
     # the evaluated network with the loss function.
-    env, graphdef, params = alphazero.load_network(config, str(tmp_path), step=2)
-    _, target_state = alphazero.abstract_train_state(config, env)
+    graphdef, target_state = alphazero.abstract_train_state(config, alphazero.make_env(config))
     with Checkpointer(os.path.join(tmp_path, CHECKPOINT_DIR), max_to_keep=None) as ckpt:
         ts, _ = ckpt.restore(2, target=target_state)
     n = int(ts.replay.size)
     assert n < ts.replay.data.target_value.shape[0]  # not full: insertion order is slot order
     newest = slice(int(round(n * 0.5)), n)
     obs, target = ts.replay.data.observation[:n][newest], ts.replay.data.target_value[:n][newest]
-    logits, value = alphazero.apply_fn(graphdef, params, obs)
+    logits, value = alphazero.apply_fn(graphdef, ts.ema_params, obs)
     legal = jnp.ones(logits.shape, bool)
     _, m = losses.alphazero_loss(logits, value, jax.nn.softmax(logits), target, legal)
     assert row["positions"] == n and row["scored"] == n - newest.start
