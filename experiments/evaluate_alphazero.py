@@ -80,13 +80,10 @@ def main(argv):
         raise app.UsageError(f"--baseline_simulations={_BASELINE_SIMS.value} must be >= 1")
     if _AGENT_SIMS.value < 0:
         raise app.UsageError(f"--agent_simulations={_AGENT_SIMS.value} must be >= 0 (0 = as in the run's eval)")
-    if _STEPS.value not in ("latest", "all"):
-        try:
-            requested = [int(s) for s in _STEPS.value.split(",")]
-        except ValueError:
-            raise app.UsageError(
-                f"--steps={_STEPS.value!r} must be 'latest', 'all' or comma-separated iterations (e.g. 50,100)"
-            ) from None
+    try:
+        requested = alphazero.parse_steps(_STEPS.value)
+    except ValueError as e:
+        raise app.UsageError(str(e)) from None
     if (_OPPONENT.value == "run") != (_OPP_WORKDIR.value is not None):
         raise app.UsageError("--opponent_workdir goes with --opponent=run, and --opponent=run needs it")
     if _OPENING.value < 0:
@@ -98,15 +95,10 @@ def main(argv):
         raise app.UsageError(f"--opponent_step={_OPP_STEP.value!r} must be 'latest' or an iteration")
     workdir = _WORKDIR.value
     config, available = _alphazero_run(workdir)
-    if _STEPS.value == "latest":
-        steps = available[-1:]
-    elif _STEPS.value == "all":
-        steps = available
-    else:
-        steps = requested
-        missing = sorted(set(steps) - set(available))
-        if missing:
-            raise app.UsageError(f"--steps: no checkpoint for {missing}; have {available}")
+    try:
+        steps = alphazero.select_steps(requested, available)
+    except ValueError as e:
+        raise app.UsageError(str(e)) from None
 
     env = alphazero.make_env(config)
 

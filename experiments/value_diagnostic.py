@@ -131,19 +131,11 @@ def main(argv):
         raise app.UsageError(f"--fit_steps={fit_steps} must be >= 0")
     workdir = f.workdir
     try:
+        requested = alphazero.parse_steps(steps_flag)
         config, available = alphazero.run_checkpoints(workdir)
+        steps = alphazero.select_steps(requested, available)
     except ValueError as e:
         raise app.UsageError(str(e)) from None
-    if steps_flag in ("latest", "all"):
-        steps = available[-1:] if steps_flag == "latest" else available
-    else:
-        try:
-            steps = [int(s) for s in steps_flag.split(",")]
-        except ValueError:
-            raise app.UsageError(f"--steps={steps_flag!r} must be 'latest', 'all' or comma-separated "
-                                 "iterations") from None
-        if sorted(set(steps) - set(available)):
-            raise app.UsageError(f"--steps: no checkpoint for {sorted(set(steps) - set(available))}; have {available}")
 
     env = alphazero.make_env(config)
     graphdef, target_state = alphazero.abstract_train_state(config, env)

@@ -644,3 +644,34 @@ def run_checkpoints(workdir: str) -> tuple[ml_collections.ConfigDict, list[int]]
     if not available:
         raise ValueError(f"no checkpoint under {os.path.join(workdir, CHECKPOINT_DIR)}")
     return config, available
+
+
+def parse_steps(spec: str) -> str | list[int]:
+    """A ``--steps`` value: ``"latest"``, ``"all"`` or comma-separated iterations (a list).
+
+    Raises:
+        ValueError: anything else, naming the flag and what it takes.
+    """
+    if spec in ("latest", "all"):
+        return spec
+    try:
+        return [int(s) for s in spec.split(",")]
+    except ValueError:
+        raise ValueError(f"--steps={spec!r} must be 'latest', 'all' or comma-separated iterations "
+                         "(e.g. 50,100)") from None
+
+
+def select_steps(steps: str | list[int], available: list[int]) -> list[int]:
+    """The checkpoints that ``parse_steps``'s result names among ``available`` (sorted iterations).
+
+    Raises:
+        ValueError: an iteration without a checkpoint.
+    """
+    if steps == "latest":
+        return available[-1:]
+    if steps == "all":
+        return list(available)
+    missing = sorted(set(steps) - set(available))
+    if missing:
+        raise ValueError(f"--steps: no checkpoint for {missing}; have {available}")
+    return list(steps)
